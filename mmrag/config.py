@@ -1,0 +1,97 @@
+"""Settings: one frozen object, and the only place that reads ``MMRAG_*`` environment variables.
+
+Every field has a default, an environment variable, and (in the CLI) a flag:
+
+======================  ====================  ===========================================
+field                   environment           meaning
+======================  ====================  ===========================================
+``model``               ``MMRAG_MODEL``       open_clip name, ``hf-hub:…``, ``local-dir:…``,
+                                              a checkpoint file, or ``toy``
+``pretrained``          ``MMRAG_PRETRAINED``  open_clip pretrained tag (ignored for hub/dir)
+``device``              ``MMRAG_DEVICE``      ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``…
+``batch_size``          ``MMRAG_BATCH_SIZE``  images or texts per forward pass
+``max_megapixels``      ``MMRAG_MAX_MEGAPIXELS``  decompression-bomb limit
+``home``                ``MMRAG_HOME``        data directory (toy model cache, default KB)
+======================  ====================  ===========================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mmrag.errors import ConfigError
+
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+MULTILINGUAL_MODEL = "xlm-roberta-base-ViT-B-32"
+MULTILINGUAL_PRETRAINED = "laion5b_s13b_b90k"
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_MAX_MEGAPIXELS = 100.0
+
+
+def default_home() -> Path:
+    """The per-user data directory (``MMRAG_HOME`` overrides it)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("mmrag", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of mmrag's settings. Build it with :meth:`from_env`; change it with :meth:`with_`."""
+
+    model: str = DEFAULT_MODEL
+    pretrained: str | None = DEFAULT_PRETRAINED
+    device: str = "auto"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+    home: Path = field(default_factory=default_home)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            msg = (
+                f"batch size must be at least 1, got {self.batch_size} "
+                "(flag --batch-size, env MMRAG_BATCH_SIZE)"
+            )
+            raise ConfigError(msg)
+        if self.max_megapixels <= 0:
+            msg = (
+                f"max megapixels must be positive, got {self.max_megapixels} "
+                "(flag --max-megapixels, env MMRAG_MAX_MEGAPIXELS)"
+            )
+            raise ConfigError(msg)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``MMRAG_*`` variables, then apply ``overrides`` whose value is not None."""
+        env = dict(os.environ) if env is None else env
+        values: dict[str, Any] = {}
+        if "MMRAG_MODEL" in env:
+            values["model"] = env["MMRAG_MODEL"]
+        if "MMRAG_PRETRAINED" in env:
+            values["pretrained"] = env["MMRAG_PRETRAINED"] or None
+        if "MMRAG_DEVICE" in env:
+            values["device"] = env["MMRAG_DEVICE"]
+        if "MMRAG_BATCH_SIZE" in env:
+            values["batch_size"] = _parse(int, "MMRAG_BATCH_SIZE", env["MMRAG_BATCH_SIZE"])
+        if "MMRAG_MAX_MEGAPIXELS" in env:
+            values["max_megapixels"] = _parse(float, "MMRAG_MAX_MEGAPIXELS", env["MMRAG_MAX_MEGAPIXELS"])
+        if env.get("MMRAG_HOME"):
+            values["home"] = Path(env["MMRAG_HOME"]).expanduser()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _parse(kind: type[int] | type[float], name: str, raw: str) -> Any:
+    try:
+        return kind(raw)
+    except ValueError as e:
+        msg = f"environment variable {name}={raw!r} is not a valid {kind.__name__}"
+        raise ConfigError(msg) from e

@@ -1,0 +1,64 @@
+"""Typed errors raised by mmrag.
+
+The library raises these and never prints or exits; the CLI and the UI turn them
+into messages. Every message names the file, model or flag involved, and where it
+helps, the flag or setting that changes the behaviour.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MmragError(Exception):
+    """Base class of every error mmrag raises on purpose."""
+
+
+class ConfigError(MmragError):
+    """A setting (flag, environment variable or argument) has an invalid value."""
+
+
+# --- images -----------------------------------------------------------------------------
+
+
+class ImageError(MmragError):
+    """An image could not be used. ``path`` names it (or ``"<bytes>"`` for in-memory data)."""
+
+    def __init__(self, message: str, path: str | Path = "<bytes>") -> None:
+        super().__init__(message)
+        self.path = str(path)
+
+
+class ImageNotFoundError(ImageError):
+    """The path does not exist, or is not a regular file."""
+
+
+class UnsupportedImageError(ImageError):
+    """The content is not an image, or is a format mmrag does not accept."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels than the decompression-bomb limit allows."""
+
+
+class CorruptImageError(ImageError):
+    """The file claims to be an image but is truncated or damaged."""
+
+
+# --- models -----------------------------------------------------------------------------
+
+
+class ModelError(MmragError):
+    """A CLIP model could not be created, loaded or used."""
+
+
+class UnknownModelError(ModelError):
+    """The model name or pretrained tag is not known to open_clip."""
+
+
+class ModelUnavailableError(ModelError):
+    """The weights are neither cached locally nor downloadable (for example offline)."""
+
+
+class UnsafeCheckpointError(ModelError):
+    """A checkpoint could not be loaded safely (only safetensors or weights_only pickles)."""
