@@ -7,7 +7,8 @@ field                   environment           meaning
 ======================  ====================  ===========================================
 ``model``               ``MMRAG_MODEL``       open_clip name, ``hf-hub:…``, ``local-dir:…``,
                                               a checkpoint file, or ``toy``
-``pretrained``          ``MMRAG_PRETRAINED``  open_clip pretrained tag (ignored for hub/dir)
+``pretrained``          ``MMRAG_PRETRAINED``  open_clip tag or checkpoint file; None = the
+                                              model's default tag; ``random`` = no weights
 ``device``              ``MMRAG_DEVICE``      ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``…
 ``batch_size``          ``MMRAG_BATCH_SIZE``  images or texts per forward pass
 ``max_megapixels``      ``MMRAG_MAX_MEGAPIXELS``  decompression-bomb limit
@@ -28,6 +29,8 @@ DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 MULTILINGUAL_MODEL = "xlm-roberta-base-ViT-B-32"
 MULTILINGUAL_PRETRAINED = "laion5b_s13b_b90k"
+DEFAULT_TAGS = {DEFAULT_MODEL: DEFAULT_PRETRAINED, MULTILINGUAL_MODEL: MULTILINGUAL_PRETRAINED}
+"""The pretrained tag a model gets when none is given."""
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_MEGAPIXELS = 100.0
 
@@ -44,7 +47,7 @@ class Settings:
     """All of mmrag's settings. Build it with :meth:`from_env`; change it with :meth:`with_`."""
 
     model: str = DEFAULT_MODEL
-    pretrained: str | None = DEFAULT_PRETRAINED
+    pretrained: str | None = None
     device: str = "auto"
     batch_size: int = DEFAULT_BATCH_SIZE
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS

@@ -1,0 +1,5 @@
+"""``python -m mmrag`` runs the CLI."""
+
+from mmrag.cli import main
+
+main()

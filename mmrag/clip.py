@@ -1,0 +1,371 @@
+"""The CLIP model: one object owns an open_clip model, its preprocess and its tokenizer.
+
+Construction is cheap and loads nothing; the weights load on first use, once, under a lock. torch and
+open_clip are imported inside the methods that need them, so ``import mmrag`` stays fast.
+
+Encoding is batched under ``torch.inference_mode``. Images are decoded and preprocessed on a small
+thread pool while the model runs, JPEGs at reduced size (see :mod:`mmrag.images`). Every vector that
+comes out is float32 and L2-normalised, and encoding items one by one or in a batch gives the same
+vectors (to 1e-5).
+
+Text longer than the model's context (77 tokens for ViT-B-32) is truncated to it, keeping the start;
+the end-of-text token is always kept. :meth:`ClipModel.token_count` says how long a text is, so
+callers that must not lose text chunk it first (the knowledge base does).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from mmrag.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MODEL
+from mmrag.errors import ImageError, ModelError, ModelUnavailableError, UnsafeCheckpointError
+from mmrag.images import ImageSource, describe, load_image
+from mmrag.weights import ModelSource, resolve, unavailable_message
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+Matrix = npt.NDArray[np.float32]
+"""A (n, dim) float32 array of L2-normalised rows."""
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    """An input that could not be encoded: its position in the input, what it was, and why."""
+
+    index: int
+    source: str
+    error: ImageError
+
+
+class EncodedImages(NamedTuple):
+    """The result of a tolerant batch encode.
+
+    ``vectors[i]`` belongs to input ``indices[i]``; every other input is in ``failures``.
+    """
+
+    vectors: Matrix
+    indices: list[int]
+    failures: list[ImageFailure]
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    model: Any
+    preprocess: Callable[[Image.Image], torch.Tensor]
+    tokenizer: Any
+    device: torch.device
+    image_size: int
+    context_length: int
+    dim: int
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` picks cuda, then mps, then cpu; anything else is passed to torch as is."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class ClipModel:
+    """An open_clip CLIP model with batched, normalised encoders.
+
+    Setup:
+        ``pip install mmrag``. Real weights download on first use (or come from the local cache);
+        ``model="toy"`` works offline.
+
+    Instantiate:
+        .. code-block:: python
+
+            from mmrag.clip import ClipModel
+
+            clip = ClipModel("ViT-B-32", "laion2b_s34b_b79k")  # loads nothing yet
+            toy = ClipModel("toy")
+
+    Use:
+        .. code-block:: python
+
+            texts = toy.encode_texts(["a red circle", "一个红色的圆形"])  # (2, dim) float32
+            images = toy.encode_images(["photo.jpg"])
+            scores = images @ texts.T
+
+    Args:
+        model: open_clip name, ``hf-hub:org/repo``, ``local-dir:/path``, or ``toy``.
+        pretrained: open_clip pretrained tag, a local checkpoint file, ``random``, or None for the
+            model's default tag (ignored for hub, dir and toy).
+        device: ``auto`` (cuda > mps > cpu) or a torch device string.
+        batch_size: images or texts per forward pass.
+        max_megapixels: decompression-bomb limit for images.
+        cache_dir: where downloaded weights are cached (default: the Hugging Face cache).
+        decode_workers: threads that decode and preprocess images ahead of the model.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        pretrained: str | None = None,
+        *,
+        device: str = "auto",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+        cache_dir: str | None = None,
+        decode_workers: int = 2,
+    ) -> None:
+        self.model_name = model
+        self.pretrained = pretrained
+        self.requested_device = device
+        self.batch_size = batch_size
+        self.max_megapixels = max_megapixels
+        self.cache_dir = cache_dir
+        self.decode_workers = max(1, decode_workers)
+        self._loaded: _Loaded | None = None
+        self._source: ModelSource | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._loaded else "not loaded"
+        return (
+            f"ClipModel({self.model_name!r}, {self.pretrained!r}, device={self.requested_device!r}, {state})"
+        )
+
+    # --- loading -----------------------------------------------------------------------------
+
+    @property
+    def source(self) -> ModelSource:
+        """Where the weights come from; resolving it may check the cache and the network."""
+        if self._source is None:
+            self._source = resolve(self.model_name, self.pretrained, cache_dir=self.cache_dir)
+        return self._source
+
+    @property
+    def label(self) -> str:
+        """A stable name for this model, e.g. ``ViT-B-32/laion2b_s34b_b79k`` or ``toy``."""
+        return self.source.label
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> None:
+        """Load the weights now instead of on first use."""
+        self._ensure()
+
+    def _ensure(self) -> _Loaded:
+        loaded = self._loaded
+        if loaded is not None:
+            return loaded
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+            return self._loaded
+
+    def _load(self) -> _Loaded:
+        import open_clip
+        import torch
+
+        src = self.source
+        device = torch.device(resolve_device(self.requested_device))
+        kwargs: dict[str, Any] = {"device": device, "precision": "fp32", "weights_only": True}
+        if src.force_preprocess_cfg:
+            kwargs["force_preprocess_cfg"] = src.force_preprocess_cfg
+        if src.force_quick_gelu:
+            kwargs["force_quick_gelu"] = True
+        if self.cache_dir:
+            kwargs["cache_dir"] = self.cache_dir
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                src.model_name, pretrained=src.pretrained, **kwargs
+            )
+            tokenizer = open_clip.get_tokenizer(src.model_name, cache_dir=self.cache_dir)
+        except Exception as e:
+            raise _load_error(src, e) from e
+        model.eval()
+        image_size = model.visual.image_size
+        size = int(image_size[0] if isinstance(image_size, tuple | list) else image_size)
+        context = int(getattr(tokenizer, "context_length", None) or model.context_length)
+        with torch.inference_mode():
+            dim = int(model.encode_text(tokenizer([""]).to(device)).shape[-1])
+        return _Loaded(model, preprocess, tokenizer, device, size, context, dim)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension (loads the model)."""
+        return self._ensure().dim
+
+    @property
+    def context_length(self) -> int:
+        """How many tokens the text tower reads, start and end tokens included (loads the model)."""
+        return self._ensure().context_length
+
+    @property
+    def image_size(self) -> int:
+        """The side of the square the image tower sees (loads the model)."""
+        return self._ensure().image_size
+
+    @property
+    def device(self) -> str:
+        """The torch device the model runs on (loads the model)."""
+        return str(self._ensure().device)
+
+    @property
+    def logit_scale(self) -> float:
+        """The learned temperature: softmax(logit_scale * cosine) gives zero-shot probabilities."""
+        return float(self._ensure().model.logit_scale.exp().item())
+
+    # --- text ----------------------------------------------------------------------------------
+
+    def token_count(self, text: str) -> int:
+        """Tokens in ``text`` including start and end tokens, before any truncation."""
+        tok = self._ensure().tokenizer
+        encode = getattr(tok, "encode", None)
+        if callable(encode):
+            return len(encode(text)) + 2
+        ids = tok.tokenizer(text)["input_ids"]  # an HFTokenizer wraps a transformers tokenizer
+        return len(ids)
+
+    def encode_texts(self, texts: Sequence[str]) -> Matrix:
+        """Encode texts to an (n, dim) float32 matrix of unit rows. Long texts are truncated."""
+        loaded = self._ensure()
+        if isinstance(texts, str):
+            msg = "encode_texts takes a list of strings, not one string"
+            raise TypeError(msg)
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = [str(t) for t in texts[start : start + self.batch_size]]
+            tokens = loaded.tokenizer(chunk)
+            out.append(self._forward(loaded, "encode_text", tokens))
+        return _stack(out, loaded.dim)
+
+    # --- images --------------------------------------------------------------------------------
+
+    def encode_images(self, images: Sequence[ImageSource]) -> Matrix:
+        """Encode images to an (n, dim) float32 matrix of unit rows.
+
+        Raises:
+            ImageError: the first input that cannot be decoded, naming it.
+        """
+        result = self._encode_images(images, tolerant=False)
+        return result.vectors
+
+    def try_encode_images(
+        self,
+        images: Sequence[ImageSource],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> EncodedImages:
+        """Encode what can be encoded; bad inputs are skipped and reported, never dropping neighbours.
+
+        Args:
+            images: paths, bytes or PIL images.
+            on_progress: called with the number of inputs finished after each batch.
+        """
+        return self._encode_images(images, tolerant=True, on_progress=on_progress)
+
+    def _encode_images(
+        self,
+        images: Sequence[ImageSource],
+        *,
+        tolerant: bool,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> EncodedImages:
+        loaded = self._ensure()
+        vectors: list[Matrix] = []
+        indices: list[int] = []
+        failures: list[ImageFailure] = []
+        done = 0
+        for batch in self._decoded_batches(loaded, images):
+            ready: list[torch.Tensor] = []
+            for index, item in batch:
+                if isinstance(item, ImageError):
+                    if not tolerant:
+                        raise item
+                    failures.append(ImageFailure(index, describe(images[index]), item))
+                else:
+                    ready.append(item)
+                    indices.append(index)
+            if ready:
+                import torch
+
+                pixels = torch.stack(ready)
+                vectors.append(self._forward(loaded, "encode_image", pixels))
+            done += len(batch)
+            if on_progress is not None:
+                on_progress(done)
+        return EncodedImages(_stack(vectors, loaded.dim), indices, failures)
+
+    def _decoded_batches(
+        self, loaded: _Loaded, images: Sequence[ImageSource]
+    ) -> Iterator[list[tuple[int, torch.Tensor | ImageError]]]:
+        """Decode and preprocess on a thread pool, one batch ahead of the model, in input order."""
+
+        def prepare(source: ImageSource) -> torch.Tensor | ImageError:
+            try:
+                image = load_image(source, max_megapixels=self.max_megapixels, min_side=loaded.image_size)
+            except ImageError as e:
+                return e
+            return loaded.preprocess(image)
+
+        size = self.batch_size
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="mmrag-decode") as pool:
+
+            def submit(start: int) -> list[Future[torch.Tensor | ImageError]]:
+                return [pool.submit(prepare, s) for s in images[start : start + size]]
+
+            pending = submit(0)
+            for start in range(0, len(images), size):
+                following = submit(start + size) if start + size < len(images) else []
+                yield [(start + i, f.result()) for i, f in enumerate(pending)]
+                pending = following
+
+    # --- shared --------------------------------------------------------------------------------
+
+    def _forward(self, loaded: _Loaded, encoder: str, inputs: torch.Tensor) -> Matrix:
+        """Run ``model.<encoder>`` on ``inputs``; bf16 autocast on CUDA, fp32 elsewhere."""
+        import torch
+
+        encode = getattr(loaded.model, encoder)
+        with torch.inference_mode():
+            inputs = inputs.to(loaded.device)
+            if loaded.device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    features = encode(inputs)
+            else:
+                features = encode(inputs)
+            features = torch.nn.functional.normalize(features.float(), dim=-1)
+        return np.ascontiguousarray(features.cpu().numpy(), dtype=np.float32)
+
+
+def _stack(parts: list[Matrix], dim: int) -> Matrix:
+    if not parts:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.concatenate(parts, axis=0)
+
+
+def _load_error(src: ModelSource, e: Exception) -> ModelError:
+    text = str(e)
+    if "weights_only" in text or "Unsupported global" in text or "WeightsUnpickler" in text:
+        msg = (
+            f"refusing to load checkpoint for model {src.label}: it is a pickle that needs code execution. "
+            "mmrag loads only safetensors or torch.load(weights_only=True) files; convert it to "
+            "safetensors on a trusted machine."
+        )
+        return UnsafeCheckpointError(msg)
+    if isinstance(e, FileNotFoundError) or "download" in text.lower() or "connection" in text.lower():
+        return ModelUnavailableError(
+            unavailable_message(src.model_name, src.pretrained, f"loading failed ({e})")
+        )
+    msg = f"could not load model {src.label}: {e}"
+    return ModelError(msg)

@@ -1,0 +1,114 @@
+"""ClipEmbeddings: CLIP as a LangChain ``Embeddings``, with ``embed_image`` for image documents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_core.embeddings import Embeddings
+
+from mmrag.clip import ClipModel
+from mmrag.config import Settings
+from mmrag.images import ImageSource
+
+Vector = list[float]
+"""One embedding as plain Python floats, the LangChain convention."""
+
+
+class ClipEmbeddings(Embeddings):
+    """CLIP text and image embeddings in one space, for LangChain.
+
+    Texts longer than the model's context (77 tokens for ViT-B-32) are truncated; chunk long documents
+    first (``KnowledgeBase`` does). Every vector is L2-normalised, so cosine similarity is a dot product.
+
+    Setup:
+        .. code-block:: bash
+
+            pip install mmrag
+
+    Instantiate:
+        .. code-block:: python
+
+            from mmrag import ClipEmbeddings
+
+            embeddings = ClipEmbeddings()  # ViT-B-32 / laion2b_s34b_b79k, loaded on first use
+            embeddings = ClipEmbeddings(model_name="xlm-roberta-base-ViT-B-32")  # multilingual queries
+            embeddings = ClipEmbeddings(model_name="toy")  # offline toy model
+
+    Use:
+        .. code-block:: python
+
+            embeddings.embed_query("a red circle")
+            embeddings.embed_documents(["a red circle", "一个红色的圆形"])
+            embeddings.embed_image(["photos/cat.jpg"])
+
+        With ``langchain_chroma.Chroma``, ``add_images`` calls ``embed_image``:
+
+        .. code-block:: python
+
+            from langchain_chroma import Chroma
+
+            store = Chroma("photos", embedding_function=embeddings)
+            store.add_images(["photos/cat.jpg"])
+
+    Args:
+        model_name: open_clip name, ``hf-hub:…``, ``local-dir:…`` or ``toy``. Default: ``MMRAG_MODEL``,
+            else ViT-B-32.
+        pretrained: pretrained tag or checkpoint file. Default: ``MMRAG_PRETRAINED``, else the model's tag.
+        device: ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``… Default: ``MMRAG_DEVICE``, else auto.
+        batch_size: items per forward pass. Default: ``MMRAG_BATCH_SIZE``, else 32.
+        clip: an existing :class:`~mmrag.clip.ClipModel` to share (the other arguments are then ignored).
+    """
+
+    def __init__(
+        self,
+        model_name: str | None = None,
+        pretrained: str | None = None,
+        *,
+        device: str | None = None,
+        batch_size: int | None = None,
+        clip: ClipModel | None = None,
+    ) -> None:
+        if clip is None:
+            settings = Settings.from_env(
+                model=model_name, pretrained=pretrained, device=device, batch_size=batch_size
+            )
+            clip = ClipModel(
+                settings.model,
+                settings.pretrained,
+                device=settings.device,
+                batch_size=settings.batch_size,
+                max_megapixels=settings.max_megapixels,
+            )
+        self.clip = clip
+
+    @property
+    def model_name(self) -> str:
+        return self.clip.model_name
+
+    @property
+    def pretrained(self) -> str | None:
+        return self.clip.pretrained
+
+    def __repr__(self) -> str:
+        return f"ClipEmbeddings({self.clip!r})"
+
+    def embed_documents(self, texts: list[str]) -> list[Vector]:
+        """Embed texts (truncated to the model's context)."""
+        return self.clip.encode_texts(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> Vector:
+        """Embed one query text."""
+        return self.embed_documents([text])[0]
+
+    def embed_image(self, uris: list[str]) -> list[Vector]:
+        """Embed images given by path, in batches. This is the hook ``Chroma.add_images`` uses.
+
+        Raises:
+            ImageError: an input cannot be decoded (the error names it). For skip-and-report batch work
+                use :meth:`ClipModel.try_encode_images` on :attr:`clip`.
+        """
+        return self.embed_images(uris)
+
+    def embed_images(self, images: Sequence[ImageSource]) -> list[Vector]:
+        """Embed images given as paths, bytes or PIL images."""
+        return self.clip.encode_images(images).tolist()  # type: ignore[no-any-return]

@@ -1,0 +1,154 @@
+"""ClipModel plumbing on a tiny random open_clip model loaded through local-dir:."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmrag.clip import ClipModel, resolve_device
+from mmrag.errors import ImageError, ImageNotFoundError, UnsupportedImageError
+
+TEXTS = ["a", "a red circle", "一只猫", "日落海边", "", "word " * 400, "another caption here"]
+
+
+def _images(tmp_path: Path, n: int = 6) -> list[str]:
+    paths = []
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        arr = rng.integers(0, 255, size=(40 + 7 * i, 50 + 3 * i, 3), dtype=np.uint8)
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(arr).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_construction_loads_nothing(tiny_model_id: str) -> None:
+    clip = ClipModel(tiny_model_id)
+    assert not clip.is_loaded
+    assert "not loaded" in repr(clip)
+
+
+def test_import_and_help_do_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "import mmrag\n"
+        "from mmrag import ClipEmbeddings, ClipModel, Settings\n"
+        "sys.argv = ['mmrag', '--help']\n"
+        "from mmrag.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', 'open_clip' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Usage" in out
+    assert out.strip().endswith("NO-TORCH False")
+
+
+def test_texts_are_unit_float32(tiny_clip: ClipModel) -> None:
+    vectors = tiny_clip.encode_texts(TEXTS)
+    assert vectors.shape == (len(TEXTS), tiny_clip.dim)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_texts_batched_equal_one_by_one(tiny_clip: ClipModel) -> None:
+    batched = tiny_clip.encode_texts(TEXTS)  # batch size 4: two batches of different content
+    single = np.concatenate([tiny_clip.encode_texts([t]) for t in TEXTS])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def test_long_text_is_truncated_not_crashed(tiny_clip: ClipModel) -> None:
+    long = "word " * 400
+    assert tiny_clip.token_count(long) > tiny_clip.context_length
+    truncated = tiny_clip.encode_texts([long])
+    # Truncation keeps the start: the same text cut to fit gives the same vector.
+    words_that_fit = tiny_clip.context_length - 2
+    fitted = tiny_clip.encode_texts(["word " * words_that_fit])
+    np.testing.assert_allclose(truncated, fitted, atol=1e-5)
+
+
+def test_empty_inputs(tiny_clip: ClipModel) -> None:
+    assert tiny_clip.encode_texts([]).shape == (0, tiny_clip.dim)
+    assert tiny_clip.encode_images([]).shape == (0, tiny_clip.dim)
+
+
+def test_one_string_is_refused(tiny_clip: ClipModel) -> None:
+    with pytest.raises(TypeError, match="list of strings"):
+        tiny_clip.encode_texts("a red circle")  # type: ignore[arg-type]
+
+
+def test_images_batched_equal_one_by_one(tiny_clip: ClipModel, tmp_path: Path) -> None:
+    paths = _images(tmp_path)
+    batched = tiny_clip.encode_images(paths)
+    single = np.concatenate([tiny_clip.encode_images([p]) for p in paths])
+    assert batched.shape == (len(paths), tiny_clip.dim)
+    assert batched.dtype == np.float32
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+
+
+def test_images_from_path_bytes_and_pil_agree(tiny_clip: ClipModel, tmp_path: Path) -> None:
+    path = _images(tmp_path, 1)[0]
+    data = Path(path).read_bytes()
+    with Image.open(path) as im:
+        pil = im.copy()
+    vectors = tiny_clip.encode_images([path, data, pil])
+    np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-6)
+    np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)
+
+
+def test_bad_image_is_skipped_and_neighbours_stay_aligned(tiny_clip: ClipModel, tmp_path: Path) -> None:
+    good = _images(tmp_path, 6)
+    bad_text = tmp_path / "notes.jpg"
+    bad_text.write_text("not an image")
+    missing = tmp_path / "gone.png"
+    inputs = [good[0], good[1], str(bad_text), good[2], good[3], str(missing), good[4], good[5]]
+    seen: list[int] = []
+    result = tiny_clip.try_encode_images(inputs, on_progress=seen.append)
+    assert result.indices == [0, 1, 3, 4, 6, 7]
+    assert [f.index for f in result.failures] == [2, 5]
+    assert isinstance(result.failures[0].error, UnsupportedImageError)
+    assert isinstance(result.failures[1].error, ImageNotFoundError)
+    assert "notes.jpg" in str(result.failures[0].error)
+    expected = tiny_clip.encode_images(good)
+    np.testing.assert_allclose(result.vectors, expected, atol=1e-5)
+    assert seen[-1] == len(inputs)
+
+
+def test_strict_encode_raises_naming_the_file(tiny_clip: ClipModel, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    with pytest.raises(ImageError, match=r"broken\.png"):
+        tiny_clip.encode_images([*_images(tmp_path, 2), str(bad)])
+
+
+def test_exif_rotated_photo_embeds_like_upright(tiny_clip: ClipModel, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    upright = Image.fromarray(rng.integers(0, 255, size=(48, 64, 3), dtype=np.uint8))
+    upright.save(tmp_path / "upright.png")
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # orientation 6 means: rotate 90° CW to display
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "rotated.png", exif=exif.tobytes())
+    vectors = tiny_clip.encode_images([str(tmp_path / "upright.png"), str(tmp_path / "rotated.png")])
+    np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-5)
+    plain = tiny_clip.encode_images([stored])
+    assert not np.allclose(plain[0], vectors[0], atol=1e-3)  # the test would notice a missing transpose
+
+
+def test_device_auto_is_cpu_here() -> None:
+    assert resolve_device("auto") in {"cpu", "cuda", "mps"}
+    assert resolve_device("cpu") == "cpu"
+
+
+def test_properties(tiny_clip: ClipModel) -> None:
+    assert tiny_clip.dim == 32
+    assert tiny_clip.context_length == 24
+    assert tiny_clip.image_size == 32
+    assert tiny_clip.device == "cpu"
+    assert tiny_clip.logit_scale == pytest.approx(1 / 0.07, rel=1e-3)
+    assert tiny_clip.label.startswith("local-dir:")
