@@ -12,13 +12,7 @@ from mmrag.embeddings import ClipEmbeddings
 
 def build_clip(settings: Settings) -> ClipModel:
     """The CLIP model the settings name (not loaded yet)."""
-    return ClipModel(
-        settings.model,
-        settings.pretrained,
-        device=settings.device,
-        batch_size=settings.batch_size,
-        max_megapixels=settings.max_megapixels,
-    )
+    return ClipModel.from_settings(settings)
 
 
 def build_embeddings(settings: Settings) -> ClipEmbeddings:

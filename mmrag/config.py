@@ -10,6 +10,8 @@ field                   environment           meaning
 ``pretrained``          ``MMRAG_PRETRAINED``  open_clip tag or checkpoint file; None = the
                                               model's default tag; ``random`` = no weights
 ``device``              ``MMRAG_DEVICE``      ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``…
+``precision``           ``MMRAG_PRECISION``   ``auto`` (bf16 autocast on CUDA, fp32 else),
+                                              ``fp32`` or ``bf16``
 ``batch_size``          ``MMRAG_BATCH_SIZE``  images or texts per forward pass
 ``max_megapixels``      ``MMRAG_MAX_MEGAPIXELS``  decompression-bomb limit
 ``home``                ``MMRAG_HOME``        data directory (toy model cache, default KB)
@@ -49,6 +51,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     pretrained: str | None = None
     device: str = "auto"
+    precision: str = "auto"
     batch_size: int = DEFAULT_BATCH_SIZE
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
     home: Path = field(default_factory=default_home)
@@ -78,6 +81,8 @@ class Settings:
             values["pretrained"] = env["MMRAG_PRETRAINED"] or None
         if "MMRAG_DEVICE" in env:
             values["device"] = env["MMRAG_DEVICE"]
+        if "MMRAG_PRECISION" in env:
+            values["precision"] = env["MMRAG_PRECISION"]
         if "MMRAG_BATCH_SIZE" in env:
             values["batch_size"] = _parse(int, "MMRAG_BATCH_SIZE", env["MMRAG_BATCH_SIZE"])
         if "MMRAG_MAX_MEGAPIXELS" in env:

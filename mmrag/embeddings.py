@@ -72,13 +72,7 @@ class ClipEmbeddings(Embeddings):
             settings = Settings.from_env(
                 model=model_name, pretrained=pretrained, device=device, batch_size=batch_size
             )
-            clip = ClipModel(
-                settings.model,
-                settings.pretrained,
-                device=settings.device,
-                batch_size=settings.batch_size,
-                max_megapixels=settings.max_megapixels,
-            )
+            clip = ClipModel.from_settings(settings)
         self.clip = clip
 
     @property

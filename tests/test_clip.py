@@ -152,3 +152,24 @@ def test_properties(tiny_clip: ClipModel) -> None:
     assert tiny_clip.device == "cpu"
     assert tiny_clip.logit_scale == pytest.approx(1 / 0.07, rel=1e-3)
     assert tiny_clip.label.startswith("local-dir:")
+
+
+def test_bf16_autocast_path_runs_on_cpu(tiny_model_id: str, tiny_clip: ClipModel, tmp_path: Path) -> None:
+    """The path CUDA takes (bf16 autocast), exercised on the CPU: close to fp32, still unit float32."""
+    bf16 = ClipModel(tiny_model_id, device="cpu", precision="bf16")
+    paths = _images(tmp_path, 3)
+    for ours, reference in [
+        (bf16.encode_texts(TEXTS), tiny_clip.encode_texts(TEXTS)),
+        (bf16.encode_images(paths), tiny_clip.encode_images(paths)),
+    ]:
+        assert ours.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+        assert np.min(np.sum(ours * reference, axis=1)) > 0.98
+        assert not np.allclose(ours, reference, atol=1e-6)  # it really ran in bf16
+
+
+def test_bad_precision_is_refused() -> None:
+    from mmrag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="precision"):
+        ClipModel("toy", precision="fp8")
