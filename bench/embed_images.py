@@ -12,12 +12,12 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
 from photos import make_photos
 
 from mmrag.clip import ClipModel
 from mmrag.embeddings import ClipEmbeddings
+from mmrag.images import load_image
 
 
 def rate(fn, paths: list[str], rounds: int) -> tuple[float, list[list[float]]]:
@@ -54,12 +54,23 @@ def main() -> None:
     baseline.embed_image(paths[:1])
     base_rate, base_vecs = rate(baseline.embed_image, paths, args.rounds)
     our_rate, our_vecs = rate(ours.embed_image, paths, args.rounds)
-    agreement = float(np.mean(np.sum(np.array(base_vecs) * np.array(our_vecs), axis=1)))
+    assert len(base_vecs) == len(our_vecs) == len(paths)
+
+    # The ceiling: the batched model alone, on images already decoded and preprocessed.
+    loaded = clip._ensure()
+    pixels = torch.stack([loaded.preprocess(load_image(p, min_side=loaded.image_size)) for p in paths])
+
+    def model_only(_: list[str]) -> list[list[float]]:
+        with torch.inference_mode():
+            return [loaded.model.encode_image(b) for b in pixels.split(args.batch_size)]  # type: ignore[misc]
+
+    ceiling, _ = rate(model_only, paths, args.rounds)
 
     print(f"OpenCLIPEmbeddings.embed_image (langchain_experimental): {base_rate:6.2f} img/s")
     print(f"ClipEmbeddings.embed_image (mmrag, batch {args.batch_size}):          {our_rate:6.2f} img/s")
-    print(f"ratio: {our_rate / base_rate:.2f}x   (target >= 2.5x)")
-    print(f"mean cosine between the two sides' vectors: {agreement:.4f} (reduced-size decode vs full)")
+    print(f"batched model alone (decoded tensors, the ceiling):       {ceiling:6.2f} img/s")
+    print(f"ratio mmrag / OpenCLIPEmbeddings: {our_rate / base_rate:.2f}x   (target >= 2.5x)")
+    print(f"mmrag end to end / model ceiling: {our_rate / ceiling:.0%}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,21 @@ The CLI and the UI call these functions; nothing else constructs collaborators f
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
 from mmrag.clip import ClipModel
 from mmrag.config import Settings
 from mmrag.embeddings import ClipEmbeddings
+from mmrag.errors import ConfigError, StoreError
+from mmrag.store import KnowledgeBase, read_model_record
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+
+LOCK_NAME = "mmrag-write.lock"
 
 
 def build_clip(settings: Settings) -> ClipModel:
@@ -18,3 +30,71 @@ def build_clip(settings: Settings) -> ClipModel:
 def build_embeddings(settings: Settings) -> ClipEmbeddings:
     """LangChain embeddings over the CLIP model the settings name."""
     return ClipEmbeddings(clip=build_clip(settings))
+
+
+def open_client(settings: Settings) -> tuple[ClientAPI, str, Path | None]:
+    """A chromadb client, where it points (for messages), and the write-lock path (embedded only).
+
+    Raises:
+        StoreError: the server can't be reached or the directory can't be opened.
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in {"http", "https"} or not url.hostname:
+            msg = f"--chroma-url must look like http://HOST:PORT, got {settings.chroma_url!r}"
+            raise ConfigError(msg)
+        try:
+            client = chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as e:
+            msg = f"cannot reach the Chroma server at {settings.chroma_url} ({e}); is `chroma run` running there?"
+            raise StoreError(msg) from e
+        return client, settings.chroma_url, None
+    db = settings.db_path
+    try:
+        db.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(db), settings=chroma_settings)
+    except Exception as e:
+        msg = f"cannot open the knowledge base directory {db} ({e}); choose another with --db or MMRAG_DB"
+        raise StoreError(msg) from e
+    return client, str(db), db / LOCK_NAME
+
+
+def open_knowledge_base(settings: Settings, *, clip: ClipModel | None = None, rebuild: bool = False) -> KnowledgeBase:
+    """The knowledge base the settings point at, with the model it records unless one is named.
+
+    With ``rebuild``, the model is loaded first (so a model that can't load loses nothing), then the knowledge
+    base is emptied and will record the new model.
+
+    Raises:
+        ModelMismatchError: ``settings.model`` names a model other than the knowledge base's.
+        StoreError: the store can't be opened.
+    """
+    client, location, lock = open_client(settings)
+    if clip is None:
+        record = read_model_record(client, settings.collection)
+        if settings.model is None and record is not None:
+            settings = replace(settings, model=record.model, pretrained=record.pretrained)
+        clip = build_clip(settings)
+    kb = KnowledgeBase(client, clip, name=settings.collection, location=location, lock_path=lock)
+    if rebuild:
+        clip.load()
+        kb.drop()
+    kb.check_model()
+    return kb
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """Settings for the offline demo: the toy model and, unless --db says otherwise, its own store."""
+    if settings.chroma_url:
+        return replace(settings, model="toy", pretrained=None)
+    return replace(settings, model="toy", pretrained=None, db=settings.db or settings.home / "demo" / "kb")

@@ -149,7 +149,7 @@ class ClipModel:
     def from_settings(cls, settings: Settings) -> ClipModel:
         """The model that ``settings`` name, with its device, precision, batch size and image limit."""
         return cls(
-            settings.model,
+            settings.model_name,
             settings.pretrained,
             device=settings.device,
             precision=settings.precision,
@@ -159,9 +159,7 @@ class ClipModel:
 
     def __repr__(self) -> str:
         state = "loaded" if self._loaded else "not loaded"
-        return (
-            f"ClipModel({self.model_name!r}, {self.pretrained!r}, device={self.requested_device!r}, {state})"
-        )
+        return f"ClipModel({self.model_name!r}, {self.pretrained!r}, device={self.requested_device!r}, {state})"
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -286,14 +284,17 @@ class ClipModel:
         self,
         images: Sequence[ImageSource],
         on_progress: Callable[[int], None] | None = None,
+        on_image: Callable[[int, Image.Image], None] | None = None,
     ) -> EncodedImages:
         """Encode what can be encoded; bad inputs are skipped and reported, never dropping neighbours.
 
         Args:
             images: paths, bytes or PIL images.
             on_progress: called with the number of inputs finished after each batch.
+            on_image: called (on a decoding thread) with each input's index and decoded RGB image, e.g.
+                to make a thumbnail without decoding the file twice.
         """
-        return self._encode_images(images, tolerant=True, on_progress=on_progress)
+        return self._encode_images(images, tolerant=True, on_progress=on_progress, on_image=on_image)
 
     def _encode_images(
         self,
@@ -301,13 +302,14 @@ class ClipModel:
         *,
         tolerant: bool,
         on_progress: Callable[[int], None] | None = None,
+        on_image: Callable[[int, Image.Image], None] | None = None,
     ) -> EncodedImages:
         loaded = self._ensure()
         vectors: list[Matrix] = []
         indices: list[int] = []
         failures: list[ImageFailure] = []
         done = 0
-        for batch in self._decoded_batches(loaded, images):
+        for batch in self._decoded_batches(loaded, images, on_image):
             ready: list[torch.Tensor] = []
             for index, item in batch:
                 if isinstance(item, ImageError):
@@ -328,22 +330,27 @@ class ClipModel:
         return EncodedImages(_stack(vectors, loaded.dim), indices, failures)
 
     def _decoded_batches(
-        self, loaded: _Loaded, images: Sequence[ImageSource]
+        self,
+        loaded: _Loaded,
+        images: Sequence[ImageSource],
+        on_image: Callable[[int, Image.Image], None] | None = None,
     ) -> Iterator[list[tuple[int, torch.Tensor | ImageError]]]:
         """Decode and preprocess on a thread pool, one batch ahead of the model, in input order."""
 
-        def prepare(source: ImageSource) -> torch.Tensor | ImageError:
+        def prepare(index: int) -> torch.Tensor | ImageError:
             try:
-                image = load_image(source, max_megapixels=self.max_megapixels, min_side=loaded.image_size)
+                image = load_image(images[index], max_megapixels=self.max_megapixels, min_side=loaded.image_size)
             except ImageError as e:
                 return e
+            if on_image is not None:
+                on_image(index, image)
             return loaded.preprocess(image)
 
         size = self.batch_size
         with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="mmrag-decode") as pool:
 
             def submit(start: int) -> list[Future[torch.Tensor | ImageError]]:
-                return [pool.submit(prepare, s) for s in images[start : start + size]]
+                return [pool.submit(prepare, i) for i in range(start, min(start + size, len(images)))]
 
             pending = submit(0)
             for start in range(0, len(images), size):
@@ -383,8 +390,6 @@ def _load_error(src: ModelSource, e: Exception) -> ModelError:
         )
         return UnsafeCheckpointError(msg)
     if isinstance(e, FileNotFoundError) or "download" in text.lower() or "connection" in text.lower():
-        return ModelUnavailableError(
-            unavailable_message(src.model_name, src.pretrained, f"loading failed ({e})")
-        )
+        return ModelUnavailableError(unavailable_message(src.model_name, src.pretrained, f"loading failed ({e})"))
     msg = f"could not load model {src.label}: {e}"
     return ModelError(msg)

@@ -2,20 +2,24 @@
 
 Every field has a default, an environment variable, and (in the CLI) a flag:
 
-======================  ====================  ===========================================
-field                   environment           meaning
-======================  ====================  ===========================================
-``model``               ``MMRAG_MODEL``       open_clip name, ``hf-hub:…``, ``local-dir:…``,
-                                              a checkpoint file, or ``toy``
-``pretrained``          ``MMRAG_PRETRAINED``  open_clip tag or checkpoint file; None = the
+==================  ========================  ================================================
+field               environment               meaning
+==================  ========================  ================================================
+``model``           ``MMRAG_MODEL``           open_clip name, ``hf-hub:…``, ``local-dir:…``, or
+                                              ``toy``; None = the knowledge base's model, else
+                                              ViT-B-32
+``pretrained``      ``MMRAG_PRETRAINED``      open_clip tag or checkpoint file; None = the
                                               model's default tag; ``random`` = no weights
-``device``              ``MMRAG_DEVICE``      ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``…
-``precision``           ``MMRAG_PRECISION``   ``auto`` (bf16 autocast on CUDA, fp32 else),
+``device``          ``MMRAG_DEVICE``          ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``…
+``precision``       ``MMRAG_PRECISION``       ``auto`` (bf16 autocast on CUDA, fp32 else),
                                               ``fp32`` or ``bf16``
-``batch_size``          ``MMRAG_BATCH_SIZE``  images or texts per forward pass
-``max_megapixels``      ``MMRAG_MAX_MEGAPIXELS``  decompression-bomb limit
-``home``                ``MMRAG_HOME``        data directory (toy model cache, default KB)
-======================  ====================  ===========================================
+``batch_size``      ``MMRAG_BATCH_SIZE``      images or texts per forward pass
+``max_megapixels``  ``MMRAG_MAX_MEGAPIXELS``  decompression-bomb limit
+``home``            ``MMRAG_HOME``            data directory (default knowledge base lives here)
+``db``              ``MMRAG_DB``              embedded Chroma directory (default: ``home/kb``)
+``chroma_url``      ``MMRAG_CHROMA_URL``      a ``chroma run`` server, e.g. http://127.0.0.1:8000
+``collection``      ``MMRAG_COLLECTION``      the knowledge base's name inside Chroma
+==================  ========================  ================================================
 """
 
 from __future__ import annotations
@@ -35,6 +39,20 @@ DEFAULT_TAGS = {DEFAULT_MODEL: DEFAULT_PRETRAINED, MULTILINGUAL_MODEL: MULTILING
 """The pretrained tag a model gets when none is given."""
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_MEGAPIXELS = 100.0
+DEFAULT_COLLECTION = "mmrag"
+
+_ENV: dict[str, tuple[str, type]] = {
+    "model": ("MMRAG_MODEL", str),
+    "pretrained": ("MMRAG_PRETRAINED", str),
+    "device": ("MMRAG_DEVICE", str),
+    "precision": ("MMRAG_PRECISION", str),
+    "batch_size": ("MMRAG_BATCH_SIZE", int),
+    "max_megapixels": ("MMRAG_MAX_MEGAPIXELS", float),
+    "home": ("MMRAG_HOME", Path),
+    "db": ("MMRAG_DB", Path),
+    "chroma_url": ("MMRAG_CHROMA_URL", str),
+    "collection": ("MMRAG_COLLECTION", str),
+}
 
 
 def default_home() -> Path:
@@ -48,20 +66,20 @@ def default_home() -> Path:
 class Settings:
     """All of mmrag's settings. Build it with :meth:`from_env`; change it with :meth:`with_`."""
 
-    model: str = DEFAULT_MODEL
+    model: str | None = None
     pretrained: str | None = None
     device: str = "auto"
     precision: str = "auto"
     batch_size: int = DEFAULT_BATCH_SIZE
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
     home: Path = field(default_factory=default_home)
+    db: Path | None = None
+    chroma_url: str | None = None
+    collection: str = DEFAULT_COLLECTION
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            msg = (
-                f"batch size must be at least 1, got {self.batch_size} "
-                "(flag --batch-size, env MMRAG_BATCH_SIZE)"
-            )
+            msg = f"batch size must be at least 1, got {self.batch_size} (flag --batch-size, env MMRAG_BATCH_SIZE)"
             raise ConfigError(msg)
         if self.max_megapixels <= 0:
             msg = (
@@ -69,26 +87,29 @@ class Settings:
                 "(flag --max-megapixels, env MMRAG_MAX_MEGAPIXELS)"
             )
             raise ConfigError(msg)
+        if self.db is not None and self.chroma_url:
+            msg = "choose one store: --db DIR (embedded Chroma) or --chroma-url URL (a Chroma server), not both"
+            raise ConfigError(msg)
+
+    @property
+    def model_name(self) -> str:
+        """The model to use when no knowledge base says otherwise."""
+        return self.model or DEFAULT_MODEL
+
+    @property
+    def db_path(self) -> Path:
+        """The embedded Chroma directory."""
+        return (self.db or self.home / "kb").expanduser()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``MMRAG_*`` variables, then apply ``overrides`` whose value is not None."""
         env = dict(os.environ) if env is None else env
         values: dict[str, Any] = {}
-        if "MMRAG_MODEL" in env:
-            values["model"] = env["MMRAG_MODEL"]
-        if "MMRAG_PRETRAINED" in env:
-            values["pretrained"] = env["MMRAG_PRETRAINED"] or None
-        if "MMRAG_DEVICE" in env:
-            values["device"] = env["MMRAG_DEVICE"]
-        if "MMRAG_PRECISION" in env:
-            values["precision"] = env["MMRAG_PRECISION"]
-        if "MMRAG_BATCH_SIZE" in env:
-            values["batch_size"] = _parse(int, "MMRAG_BATCH_SIZE", env["MMRAG_BATCH_SIZE"])
-        if "MMRAG_MAX_MEGAPIXELS" in env:
-            values["max_megapixels"] = _parse(float, "MMRAG_MAX_MEGAPIXELS", env["MMRAG_MAX_MEGAPIXELS"])
-        if env.get("MMRAG_HOME"):
-            values["home"] = Path(env["MMRAG_HOME"]).expanduser()
+        for name, (var, kind) in _ENV.items():
+            raw = env.get(var)
+            if raw:
+                values[name] = _parse(kind, var, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -97,9 +118,9 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _parse(kind: type[int] | type[float], name: str, raw: str) -> Any:
+def _parse(kind: type, name: str, raw: str) -> Any:
     try:
-        return kind(raw)
+        return Path(raw).expanduser() if kind is Path else kind(raw)
     except ValueError as e:
         msg = f"environment variable {name}={raw!r} is not a valid {kind.__name__}"
         raise ConfigError(msg) from e

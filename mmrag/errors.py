@@ -62,3 +62,26 @@ class ModelUnavailableError(ModelError):
 
 class UnsafeCheckpointError(ModelError):
     """A checkpoint could not be loaded safely (only safetensors or weights_only pickles)."""
+
+
+# --- knowledge base ---------------------------------------------------------------------
+
+
+class DocumentError(MmragError):
+    """A text document (.txt, .md, .pdf) could not be read. ``path`` names it."""
+
+    def __init__(self, message: str, path: str | Path) -> None:
+        super().__init__(message)
+        self.path = str(path)
+
+
+class StoreError(MmragError):
+    """The Chroma store could not be opened or reached."""
+
+
+class ModelMismatchError(StoreError):
+    """The knowledge base was built with another embedding model; mixing them would be meaningless."""
+
+
+class KnowledgeBaseLockedError(StoreError):
+    """Another process is writing to this embedded knowledge base."""

@@ -1,0 +1,158 @@
+"""CLI commands for the knowledge base: ``index``, ``status``, ``remove``, ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, ModelOpt, PretrainedOpt, app, emit, settings_from
+from mmrag.sync import SyncProgress, SyncReport
+
+
+class _ProgressBar:
+    """A tqdm bar (files/s, ETA) on stderr, fed by the library's progress callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def __call__(self, progress: SyncProgress) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=progress.total, unit="file", desc="embedding", leave=False)
+        self.bar.update(progress.done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_report(report: SyncReport, as_json: bool) -> None:
+    if as_json:
+        emit(report.to_json())
+        return
+    typer.echo(
+        f"added {report.added}, updated {report.updated}, renamed {report.renamed}, removed {report.removed}, "
+        f"unchanged {report.unchanged}, skipped {len(report.skipped)}  ({report.seconds:.1f}s; "
+        f"{report.embedded_images} images and {report.embedded_chunks} text chunks embedded)"
+    )
+    for item in report.skipped:
+        typer.echo(f"  skipped {item.source}: {item.reason}", err=True)
+
+
+def _parse_meta(pairs: list[str] | None) -> dict[str, str | int | float | bool]:
+    meta: dict[str, str | int | float | bool] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            msg = f"expected KEY=VALUE, got {pair!r}"
+            raise typer.BadParameter(msg, param_hint="--meta")
+        meta[key] = value
+    return meta
+
+
+@app.command()
+def index(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="The folder to index (recursively).")],
+    db: DbOpt = None,
+    chroma_url: ChromaUrlOpt = None,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Empty the knowledge base first (needed to switch models).")
+    ] = False,
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="KEY=VALUE stored on every document.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make the knowledge base match FOLDER: add new files, re-embed changed ones, drop deleted ones."""
+    from mmrag.app import open_knowledge_base
+
+    settings = settings_from(ctx, db=db, chroma_url=chroma_url, model=model, pretrained=pretrained)
+    kb = open_knowledge_base(settings, rebuild=rebuild)
+    bar = _ProgressBar(enabled=not as_json)
+    try:
+        report = kb.sync(folder, metadata=_parse_meta(meta), on_progress=bar)
+    finally:
+        bar.close()
+    _print_report(report, as_json)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    db: DbOpt = None,
+    chroma_url: ChromaUrlOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show where the knowledge base is, its model, and what it holds."""
+    from mmrag.app import open_knowledge_base
+
+    kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url))
+    record = kb.model_record
+    counts = kb.counts()
+    data = {
+        "location": kb.location,
+        "name": kb.name,
+        "model": record.label if record else None,
+        "dim": record.dim if record else None,
+        "images": counts.images,
+        "text_chunks": counts.text_chunks,
+        "text_documents": counts.text_sources,
+    }
+    if as_json:
+        emit(data)
+    else:
+        for key, value in data.items():
+            typer.echo(f"{key:15} {value if value is not None else '(empty)'}")
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files, or folders whose files to remove.")] = None,
+    ids: Annotated[list[str] | None, typer.Option("--id", help="A document id (repeatable).")] = None,
+    db: DbOpt = None,
+    chroma_url: ChromaUrlOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove documents from the knowledge base, by file/folder path or by id (files on disk are untouched)."""
+    from mmrag.app import open_knowledge_base
+
+    if not paths and not ids:
+        msg = "name at least one PATH or --id"
+        raise typer.BadParameter(msg)
+    kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url))
+    removed = kb.remove(paths or []) + kb.remove_ids(ids or [])
+    if as_json:
+        emit({"removed": removed})
+    else:
+        typer.echo(f"removed {removed} documents")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path | None, typer.Option(help="Where to draw the demo files (default: MMRAG_HOME/demo/files).")
+    ] = None,
+    db: DbOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build the offline demo: draw the toy model's shapes and notes, and index them with --model toy."""
+    from mmrag.app import demo_settings, open_knowledge_base
+    from mmrag.toy.demo import write_demo_folder
+
+    settings = demo_settings(settings_from(ctx, db=db))
+    target = folder or settings.home / "demo" / "files"
+    write_demo_folder(target)
+    kb = open_knowledge_base(settings)
+    report = kb.sync(target)
+    _print_report(report, as_json)
+    if not as_json:
+        typer.echo(f"demo knowledge base: {kb.location} (model toy), files in {target}")

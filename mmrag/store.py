@@ -1,0 +1,404 @@
+"""The knowledge base: image and text documents embedded by one CLIP model, stored in Chroma.
+
+A knowledge base named ``mmrag`` is two Chroma collections, ``mmrag_images`` and ``mmrag_texts``
+(cosine space), so that each modality can be searched and calibrated on its own. Both carry the
+embedding model in their collection metadata; a knowledge base refuses vectors from another model.
+
+Records, as plain chromadb shows them:
+
+* image: id ``img-<sha1(path)[:24]>``; document = a small JPEG thumbnail as a data URI (the photo stays
+  where it is, referenced by path); metadata ``modality="image"``, ``source`` (absolute path),
+  ``sha256``, ``size``, ``mtime_ns``, ``width``, ``height``, ``caption``, ``caption_source``, plus user
+  metadata;
+* text chunk: id ``txt-<sha1(path)[:24]>-<chunk>``; document = the chunk's text; metadata
+  ``modality="text"``, ``source``, ``sha256``, ``size``, ``mtime_ns``, ``chunk``, ``chunks``, ``start``
+  (character offset), ``title``, plus user metadata.
+
+Writes are split under the client's ``get_max_batch_size()``. An embedded knowledge base takes a file
+lock while it writes, so a second writer waits briefly and then gets :class:`KnowledgeBaseLockedError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmrag.clip import ClipModel, Matrix
+from mmrag.errors import KnowledgeBaseLockedError, ModelMismatchError, StoreError
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from langchain_chroma import Chroma
+
+    from mmrag.sync import ProgressCallback, SyncReport
+
+IMAGE = "image"
+TEXT = "text"
+MODALITIES = (IMAGE, TEXT)
+RESERVED_KEYS = frozenset(
+    {"modality", "source", "sha256", "size", "mtime_ns", "width", "height", "caption", "caption_source"}
+    | {"chunk", "chunks", "start", "title", "format"}
+)
+_MODEL_KEYS = ("mmrag_model", "mmrag_pretrained", "mmrag_label", "mmrag_dim")
+
+Metadata = dict[str, str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """The embedding model a knowledge base was built with."""
+
+    model: str
+    pretrained: str | None
+    label: str
+    dim: int
+
+    @classmethod
+    def of(cls, clip: ClipModel) -> ModelRecord:
+        return cls(clip.model_name, clip.pretrained, clip.label, clip.dim)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored document, ready to write."""
+
+    id: str
+    embedding: Matrix | list[float]
+    document: str
+    metadata: Metadata
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How much a knowledge base holds."""
+
+    images: int
+    text_chunks: int
+    text_sources: int
+
+
+def image_id(source: str) -> str:
+    return "img-" + hashlib.sha1(source.encode("utf-8")).hexdigest()[:24]
+
+
+def text_id(source: str, chunk: int) -> str:
+    return f"txt-{hashlib.sha1(source.encode('utf-8')).hexdigest()[:24]}-{chunk:05d}"
+
+
+def read_model_record(client: ClientAPI, name: str) -> ModelRecord | None:
+    """The model a knowledge base records, or None when it doesn't exist yet."""
+    for modality in MODALITIES:
+        try:
+            meta = client.get_collection(f"{name}_{modality}s").metadata or {}
+        except Exception:  # chromadb raises different errors for a missing collection across versions
+            continue
+        if "mmrag_label" in meta:
+            return ModelRecord(
+                str(meta["mmrag_model"]),
+                str(meta["mmrag_pretrained"]) or None,
+                str(meta["mmrag_label"]),
+                int(meta["mmrag_dim"]),
+            )
+    return None
+
+
+class KnowledgeBase:
+    """Images and texts embedded with one CLIP model, in Chroma, kept in sync with folders.
+
+    Setup:
+        Build it with :func:`mmrag.app.open_knowledge_base` (embedded Chroma in ``--db`` / ``MMRAG_DB``,
+        or a ``chroma run`` server at ``--chroma-url`` / ``MMRAG_CHROMA_URL``).
+
+    Instantiate:
+        .. code-block:: python
+
+            import chromadb
+            from mmrag import ClipModel, KnowledgeBase
+
+            kb = KnowledgeBase(chromadb.PersistentClient("kb"), ClipModel("toy"), location="kb")
+
+    Use:
+        .. code-block:: python
+
+            report = kb.sync("photos/")  # add new, re-embed changed, drop deleted, follow renames
+            kb.counts()
+            stores = kb.as_vectorstores()  # langchain_chroma.Chroma per modality
+
+    Args:
+        client: a chromadb client (``PersistentClient`` or ``HttpClient``).
+        clip: the embedding model; it must match the one the knowledge base records.
+        name: the knowledge base's name inside Chroma.
+        location: where it lives, for messages (a directory or a URL).
+        lock_path: a lock file for embedded stores (None for a server).
+        lock_timeout: seconds a writer waits for another writer before giving up.
+    """
+
+    def __init__(
+        self,
+        client: ClientAPI,
+        clip: ClipModel,
+        *,
+        name: str = "mmrag",
+        location: str = "",
+        lock_path: Path | None = None,
+        lock_timeout: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.clip = clip
+        self.name = name
+        self.location = location or name
+        self.lock_path = lock_path
+        self.lock_timeout = lock_timeout
+        self._collections: dict[str, Collection] = {}
+
+    def __repr__(self) -> str:
+        return f"KnowledgeBase({self.location!r}, name={self.name!r}, model={self.clip.model_name!r})"
+
+    # --- collections and the model record --------------------------------------------------------
+
+    def collection_name(self, modality: str) -> str:
+        return f"{self.name}_{modality}s"
+
+    @property
+    def model_record(self) -> ModelRecord | None:
+        return read_model_record(self.client, self.name)
+
+    def check_model(self) -> None:
+        """Raise :class:`ModelMismatchError` if the knowledge base was built with another model."""
+        record = self.model_record
+        if record is not None and record.label != self.clip.label:
+            msg = (
+                f"the knowledge base at {self.location} was built with model {record.label} "
+                f"(dimension {record.dim}), not {self.clip.label}; mixing embeddings from "
+                "two models would give meaningless results. Leave out --model to use the knowledge base's "
+                "model, or rebuild it with the new one: mmrag index FOLDER --rebuild --model ..."
+            )
+            raise ModelMismatchError(msg)
+
+    def collection(self, modality: str) -> Collection:
+        """The Chroma collection of one modality, created (with the model record) on first use."""
+        found = self._collections.get(modality)
+        if found is not None:
+            return found
+        self.check_model()
+        record = ModelRecord.of(self.clip)
+        metadata = {
+            "hnsw:space": "cosine",
+            "mmrag_model": record.model,
+            "mmrag_pretrained": record.pretrained or "",
+            "mmrag_label": record.label,
+            "mmrag_dim": record.dim,
+            "mmrag_modality": modality,
+        }
+        try:
+            created = self.client.get_or_create_collection(
+                self.collection_name(modality), metadata=metadata, embedding_function=None
+            )
+        except Exception as e:
+            msg = f"cannot open collection {self.collection_name(modality)} at {self.location}: {e}"
+            raise StoreError(msg) from e
+        self._collections[modality] = created
+        return created
+
+    def _existing(self, modality: str) -> Collection | None:
+        """The collection if it exists; reading never creates one (nor records a model)."""
+        found = self._collections.get(modality)
+        if found is not None:
+            return found
+        try:
+            found = self.client.get_collection(self.collection_name(modality), embedding_function=None)
+        except Exception:  # missing: chromadb's error type differs between versions and modes
+            return None
+        self.check_model()
+        self._collections[modality] = found
+        return found
+
+    def drop(self) -> None:
+        """Delete both collections: the knowledge base becomes empty and forgets its model."""
+        with self.write_lock():
+            for modality in MODALITIES:
+                with contextlib.suppress(Exception):
+                    self.client.delete_collection(self.collection_name(modality))
+            self._collections.clear()
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        images = self._existing(IMAGE)
+        texts = self._existing(TEXT)
+        sources = {str(m.get("source")) for m in self.metadatas(TEXT).values()}
+        return Counts(images.count() if images else 0, texts.count() if texts else 0, len(sources))
+
+    def metadatas(self, modality: str, where: Mapping[str, Any] | None = None) -> dict[str, Metadata]:
+        """id → metadata of every record of one modality (paged, so it scales)."""
+        col = self._existing(modality)
+        out: dict[str, Metadata] = {}
+        if col is None:
+            return out
+        page = 5000
+        offset = 0
+        while True:
+            got = col.get(include=["metadatas"], limit=page, offset=offset, where=dict(where) if where else None)
+            ids = got["ids"]
+            for id_, meta in zip(ids, got["metadatas"] or [], strict=True):
+                out[id_] = _metadata(meta)
+            if len(ids) < page:
+                return out
+            offset += page
+
+    def get(self, modality: str, ids: Sequence[str], *, embeddings: bool = False) -> list[Record]:
+        """Stored records by id (missing ids are left out)."""
+        col = self._existing(modality)
+        if not ids or col is None:
+            return []
+        include: list[Any] = ["metadatas", "documents"] + (["embeddings"] if embeddings else [])
+        got = col.get(ids=list(ids), include=include)
+        vectors = got.get("embeddings")
+        return [
+            Record(
+                id_,
+                np.asarray(vectors[i], dtype=np.float32) if embeddings and vectors is not None else [],
+                (got["documents"] or [""])[i] or "",
+                _metadata((got["metadatas"] or [{}])[i]),
+            )
+            for i, id_ in enumerate(got["ids"])
+        ]
+
+    # --- writing -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Serialise writers of an embedded knowledge base across processes."""
+        if self.lock_path is None:
+            yield
+            return
+        from filelock import FileLock, Timeout
+
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.lock_path)
+        try:
+            lock.acquire(timeout=self.lock_timeout)
+        except Timeout as e:
+            msg = (
+                f"another process is writing to the knowledge base at {self.location} (lock {self.lock_path} "
+                f"held for over {self.lock_timeout:.0f}s); wait for it to finish, or share the knowledge base "
+                "through a Chroma server (--chroma-url) when several processes must write"
+            )
+            raise KnowledgeBaseLockedError(msg) from e
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def max_batch(self) -> int:
+        return max(1, int(self.client.get_max_batch_size()))
+
+    def upsert(self, modality: str, records: Sequence[Record]) -> None:
+        """Write records, split under the client's batch limit. Call inside :meth:`write_lock`."""
+        col = self.collection(modality)
+        size = self.max_batch()
+        for start in range(0, len(records), size):
+            chunk = records[start : start + size]
+            col.upsert(
+                ids=[r.id for r in chunk],
+                embeddings=np.asarray([np.asarray(r.embedding, dtype=np.float32) for r in chunk]),
+                documents=[r.document for r in chunk],
+                metadatas=[r.metadata for r in chunk],
+            )
+
+    def update_metadata(self, modality: str, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
+        col = self.collection(modality)
+        size = self.max_batch()
+        for start in range(0, len(ids), size):
+            col.update(ids=list(ids[start : start + size]), metadatas=list(metadatas[start : start + size]))
+
+    def delete(self, modality: str, ids: Sequence[str]) -> None:
+        col = self._existing(modality)
+        if col is None:
+            return
+        size = self.max_batch()
+        for start in range(0, len(ids), size):
+            col.delete(ids=list(ids[start : start + size]))
+
+    def sync(
+        self,
+        folder: str | Path,
+        *,
+        metadata: Mapping[str, str | int | float | bool] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> SyncReport:
+        """Make the knowledge base match ``folder``; see :func:`mmrag.sync.sync_folder`."""
+        from mmrag.sync import sync_folder
+
+        return sync_folder(self, Path(folder), metadata=metadata, on_progress=on_progress)
+
+    def add_files(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        metadata: Mapping[str, str | int | float | bool] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> SyncReport:
+        """Add or refresh individual files (nothing else is removed); see :func:`mmrag.sync.sync_files`."""
+        from mmrag.sync import sync_files
+
+        return sync_files(self, [Path(p) for p in paths], metadata=metadata, on_progress=on_progress)
+
+    def remove(self, paths: Sequence[str | Path]) -> int:
+        """Remove the documents of these files, or of every file under these folders. Returns how many."""
+        targets = [Path(p).expanduser().resolve().as_posix() for p in paths]
+        removed = 0
+        with self.write_lock():
+            for modality in MODALITIES:
+                ids = [
+                    id_
+                    for id_, meta in self.metadatas(modality).items()
+                    if any(_is_under(str(meta.get("source", "")), t) for t in targets)
+                ]
+                self.delete(modality, ids)
+                removed += len(ids)
+        return removed
+
+    def remove_ids(self, ids: Sequence[str]) -> int:
+        """Remove documents by id. Returns how many existed."""
+        removed = 0
+        with self.write_lock():
+            for modality in MODALITIES:
+                found = [r.id for r in self.get(modality, ids)]
+                self.delete(modality, found)
+                removed += len(found)
+        return removed
+
+    # --- LangChain ---------------------------------------------------------------------------------
+
+    def as_vectorstores(self) -> dict[str, Chroma]:
+        """Each modality's collection as a ``langchain_chroma.Chroma`` using this model's embeddings."""
+        from langchain_chroma import Chroma
+
+        from mmrag.embeddings import ClipEmbeddings
+
+        embeddings = ClipEmbeddings(clip=self.clip)
+        return {
+            modality: Chroma(
+                collection_name=self.collection_name(modality),
+                embedding_function=embeddings,
+                client=self.client,
+                collection_metadata=dict(self.collection(modality).metadata or {}),
+            )
+            for modality in MODALITIES
+        }
+
+
+def _metadata(raw: Mapping[str, Any] | None) -> Metadata:
+    return {k: v for k, v in (raw or {}).items() if isinstance(v, str | int | float | bool)}
+
+
+def _is_under(source: str, target: str) -> bool:
+    return source == target or source.startswith(target.rstrip("/") + "/")
