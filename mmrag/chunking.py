@@ -47,18 +47,26 @@ def chunk_text(
     text = text.strip()
     if not text:
         return []
+    budget = max_tokens - 2  # the start and end tokens are added once per chunk, not once per piece
+
+    def content_tokens(piece: str) -> int:
+        return max(0, token_count(piece) - 2)
+
     splitter = RecursiveCharacterTextSplitter(
         separators=SEPARATORS,
-        chunk_size=max_tokens,
-        chunk_overlap=min(overlap, max_tokens // 4),
-        length_function=token_count,
+        chunk_size=budget,
+        chunk_overlap=min(overlap, budget // 4),
+        length_function=content_tokens,
         keep_separator="end",
-        add_start_index=True,
         strip_whitespace=True,
     )
     chunks: list[Chunk] = []
-    for doc in splitter.create_documents([text]):
-        piece = doc.page_content
-        if piece:
-            chunks.append(Chunk(piece, len(chunks), int(doc.metadata.get("start_index", -1))))
+    cursor = 0
+    for piece in splitter.split_text(text):
+        if not piece:
+            continue
+        found = text.find(piece, cursor)
+        start = found if found >= 0 else text.find(piece)
+        chunks.append(Chunk(piece, len(chunks), start))
+        cursor = max(cursor, start + 1)
     return chunks
