@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 from mmrag.config import DEFAULT_TAGS
 from mmrag.errors import ModelUnavailableError, UnknownModelError
-from mmrag.toy import TOY_MODEL_NAME, toy_model_id
+from mmrag.toy import TOY_MODEL_NAME, checkpoint_dir, toy_model_id
 
 HF_PREFIX = "hf-hub:"
 LOCAL_DIR_PREFIX = "local-dir:"
@@ -66,6 +66,12 @@ def resolve(model: str, pretrained: str | None, *, cache_dir: str | None = None)
         ModelUnavailableError: the weights are not cached and cannot be downloaded now.
     """
     if model == TOY_MODEL_NAME:
+        if not (checkpoint_dir() / "open_clip_config.json").is_file():
+            msg = (
+                f"the toy model's checkpoint is missing from {checkpoint_dir()}; reinstall mmrag, or rebuild it "
+                "with: python scripts/build_toy.py"
+            )
+            raise ModelUnavailableError(msg)
         return ModelSource(toy_model_id(), None, label=TOY_MODEL_NAME)
     if model.startswith(LOCAL_DIR_PREFIX):
         return _local_dir(model)

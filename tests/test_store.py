@@ -1,0 +1,251 @@
+"""The knowledge base as a store: one model per KB, batch limits, writers, interruptions, interop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmrag.app import open_knowledge_base
+from mmrag.config import Settings
+from mmrag.errors import KnowledgeBaseLockedError, ModelMismatchError
+from mmrag.store import IMAGE, TEXT, KnowledgeBase
+from tests.kbutil import make_folder, make_image, open_kb, snapshot
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return make_folder(tmp_path / "files")
+
+
+def test_kb_records_its_model_and_later_opens_use_it(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
+    open_kb(tmp_path / "db", tiny_model_id).sync(folder)
+    reopened = open_kb(tmp_path / "db", None)  # no model named: the KB's own
+    assert reopened.clip.model_name == tiny_model_id
+    record = reopened.model_record
+    assert record is not None
+    assert (record.label, record.dim) == (tiny_model_id, 32)
+    assert reopened.counts().images == 3
+
+
+def test_other_model_is_refused_with_a_clear_message(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
+    open_kb(tmp_path / "db", tiny_model_id).sync(folder)
+    with pytest.raises(ModelMismatchError) as info:
+        open_kb(tmp_path / "db", "toy")
+    assert tiny_model_id in str(info.value)
+    assert "--rebuild" in str(info.value)
+
+
+def test_rebuild_switches_models_explicitly(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
+    open_kb(tmp_path / "db", tiny_model_id).sync(folder)
+    settings = Settings.from_env({}, home=tmp_path / "home", db=tmp_path / "db", model="toy")
+    kb = open_knowledge_base(settings, rebuild=True)
+    assert kb.counts().images == 0
+    kb.sync(folder)
+    record = kb.model_record
+    assert record is not None
+    assert record.label == "toy"
+    assert kb.counts().images == 3
+
+
+def test_writes_are_split_under_the_clients_batch_limit(
+    tmp_path: Path, folder: Path, tiny_model_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(3, 12):
+        make_image(folder / "images" / f"img{i}.png", seed=i)
+    kb = open_kb(tmp_path / "db", tiny_model_id)
+    monkeypatch.setattr(kb.client, "get_max_batch_size", lambda: 4)
+    sizes: list[int] = []
+    original = kb.collection(IMAGE).upsert
+
+    def spy(**kwargs: object) -> None:
+        sizes.append(len(kwargs["ids"]))  # type: ignore[arg-type]
+        original(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kb.collection(IMAGE), "upsert", spy)
+    report = kb.sync(folder)
+    assert report.added == 14
+    assert kb.counts().images == 12
+    assert max(sizes) <= 4
+    assert sum(sizes) == 12
+
+
+def test_real_chroma_batch_limit_overflow(tmp_path: Path, tiny_model_id: str) -> None:
+    """More chunks than Chroma accepts in one call (its real limit), from one document."""
+    kb = open_kb(tmp_path / "db", tiny_model_id)
+    limit = kb.client.get_max_batch_size()
+    # Paragraphs of ~12 tokens: two don't fit in one chunk of the tiny model's 22, so one chunk each.
+    paragraphs = [" ".join([f"alpha{i}"] * 4) for i in range(limit + 100)]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "long.txt").write_text("\n\n".join(paragraphs))
+    with pytest.raises(Exception, match="(?i)batch"):  # the test can fail: Chroma does refuse
+        kb.collection(TEXT).upsert(
+            ids=[str(i) for i in range(limit + 1)], embeddings=np.zeros((limit + 1, 32), dtype=np.float32)
+        )
+    report = kb.sync(tmp_path / "docs")
+    assert report.skipped == []
+    assert kb.counts().text_chunks == report.embedded_chunks > limit
+
+
+def _writer_script(db: Path, folder: Path, model: str, hold: float) -> str:
+    return textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from mmrag.app import open_knowledge_base
+        from mmrag.config import Settings
+        settings = Settings.from_env({{}}, home=Path({str(db.parent)!r}), db=Path({str(db)!r}), model={model!r})
+        kb = open_knowledge_base(settings)
+        with kb.write_lock():
+            print("locked", flush=True)
+            time.sleep({hold})
+        print(kb.sync(Path({str(folder)!r})).to_json()["added"], flush=True)
+        """
+    )
+
+
+def test_second_writer_gets_a_clear_error(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
+    db = tmp_path / "db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _writer_script(db, folder, tiny_model_id, hold=30)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        kb = open_kb(db, tiny_model_id)
+        kb.lock_timeout = 0.5
+        with pytest.raises(KnowledgeBaseLockedError, match="another process is writing"):
+            kb.sync(folder)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_two_concurrent_writers_are_serialised(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
+    db = tmp_path / "db"
+    script = _writer_script(db, folder, tiny_model_id, hold=0.5)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = []
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0
+        outputs.append(out.split()[-1])
+    assert sorted(outputs) == ["0", "5"]  # one added everything, the other found it done
+    reference = open_kb(tmp_path / "ref", tiny_model_id)
+    reference.sync(folder)
+    assert snapshot(open_kb(db, None)) == snapshot(reference)
+
+
+def test_kill_9_mid_index_then_rerun_converges(tmp_path: Path, tiny_model_id: str) -> None:
+    folder = tmp_path / "many"
+    for i in range(40):
+        make_image(folder / f"img{i:02d}.png", seed=i)
+    (folder / "notes.md").write_text("Notes about noise. " * 50)
+    db = tmp_path / "db"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from mmrag.app import open_knowledge_base
+        from mmrag.config import Settings
+        import mmrag.sync
+        mmrag.sync.GROUP_FILES = 4
+        settings = Settings.from_env({{}}, home=Path({str(tmp_path)!r}), db=Path({str(db)!r}),
+                                     model={tiny_model_id!r}, batch_size=2)
+        kb = open_knowledge_base(settings)
+        def slow(progress):
+            print(progress.done, flush=True)
+            time.sleep(0.2)
+        kb.sync(Path({str(folder)!r}), on_progress=slow)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if int(line) >= 10:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    interrupted = open_kb(db, None)
+    partial = interrupted.counts().images
+    assert 0 < partial < 40
+    report = interrupted.sync(folder)
+    assert report.added + report.unchanged == 41
+    reference = open_kb(tmp_path / "ref", tiny_model_id)
+    reference.sync(folder)
+    assert snapshot(interrupted) == snapshot(reference)
+
+
+def test_plain_chromadb_sees_sensible_collections(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
+    open_kb(tmp_path / "db", tiny_model_id).sync(folder)
+    script = textwrap.dedent(
+        f"""
+        import json, chromadb
+        client = chromadb.PersistentClient(path={str(tmp_path / "db")!r})
+        images = client.get_collection("mmrag_images").get(include=["metadatas", "documents"])
+        texts = client.get_collection("mmrag_texts").get(include=["metadatas", "documents"])
+        print(json.dumps({{
+            "names": sorted(c.name for c in client.list_collections()),
+            "label": client.get_collection("mmrag_images").metadata["mmrag_label"],
+            "image_ids": images["ids"], "image_meta": images["metadatas"], "texts": texts["documents"],
+        }}))
+        """
+    )
+    out = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert out["names"] == ["mmrag_images", "mmrag_texts"]
+    assert out["label"] == tiny_model_id
+    assert len(out["image_ids"]) == 3
+    assert all(i.startswith("img-") for i in out["image_ids"])
+    assert {m["modality"] for m in out["image_meta"]} == {"image"}
+    assert all(m["source"].startswith("/") for m in out["image_meta"])
+    assert any("Cats are small" in d for d in out["texts"])
+
+
+def test_vectorstores_for_langchain(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
+    from langchain_chroma import Chroma
+
+    kb = open_kb(tmp_path / "db", tiny_model_id)
+    kb.sync(folder)
+    stores = kb.as_vectorstores()
+    assert set(stores) == {"image", "text"}
+    assert all(isinstance(s, Chroma) for s in stores.values())
+    hits = stores["text"].similarity_search("Cats are small carnivorous mammals.", k=1)
+    assert "Cats" in hits[0].page_content
+    assert hits[0].metadata["modality"] == "text"
+
+
+def test_remove_by_path_and_id(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
+    kb = open_kb(tmp_path / "db", tiny_model_id)
+    kb.sync(folder)
+    assert kb.remove([folder / "notes"]) >= 2
+    assert kb.counts().text_sources == 0
+    some_id = next(iter(kb.metadatas(IMAGE)))
+    assert kb.remove_ids([some_id, "no-such-id"]) == 1
+    assert kb.counts().images == 2
+
+
+def test_reading_an_empty_kb_records_no_model(tmp_path: Path, tiny_model_id: str) -> None:
+    kb = open_kb(tmp_path / "db", tiny_model_id)
+    assert kb.counts().images == 0
+    assert kb.model_record is None
+    assert isinstance(open_kb(tmp_path / "db", "toy"), KnowledgeBase)  # still free to pick any model
+
+
+def test_lock_released_after_sync(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
+    kb = open_kb(tmp_path / "db", tiny_model_id)
+    kb.sync(folder)
+    start = time.monotonic()
+    kb.lock_timeout = 0.1
+    kb.sync(folder)
+    assert time.monotonic() - start < 10
