@@ -27,7 +27,7 @@ import numpy.typing as npt
 from mmrag.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MODEL, Settings
 from mmrag.errors import ConfigError, ImageError, ModelError, ModelUnavailableError, UnsafeCheckpointError
 from mmrag.images import ImageSource, describe, load_image
-from mmrag.weights import ModelSource, resolve, unavailable_message
+from mmrag.weights import ModelSource, label_for, resolve, unavailable_message
 
 if TYPE_CHECKING:
     import torch
@@ -172,8 +172,8 @@ class ClipModel:
 
     @property
     def label(self) -> str:
-        """A stable name for this model, e.g. ``ViT-B-32/laion2b_s34b_b79k`` or ``toy``."""
-        return self.source.label
+        """A stable name for this model, e.g. ``ViT-B-32/laion2b_s34b_b79k`` or ``toy`` (resolves nothing)."""
+        return label_for(self.model_name, self.pretrained)
 
     @property
     def is_loaded(self) -> bool:

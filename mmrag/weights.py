@@ -58,6 +58,17 @@ class ModelSource:
     force_quick_gelu: bool = False
 
 
+def label_for(model: str, pretrained: str | None) -> str:
+    """How mmrag names a model choice (in messages and knowledge-base records), without loading or resolving it."""
+    if model == TOY_MODEL_NAME or model.startswith((LOCAL_DIR_PREFIX, HF_PREFIX)):
+        return model
+    name = model.replace("/", "-")
+    tag = pretrained or DEFAULT_TAGS.get(name, "")
+    if tag and tag != RANDOM and Path(tag).expanduser().is_file():
+        tag = str(Path(tag).expanduser().resolve())
+    return f"{name}/{tag}" if tag else name
+
+
 def resolve(model: str, pretrained: str | None, *, cache_dir: str | None = None) -> ModelSource:
     """Turn a user's model choice into a :class:`ModelSource` whose weights are on disk or reachable.
 
@@ -95,7 +106,7 @@ def _local_dir(model: str) -> ModelSource:
             "with open_clip_config.json and open_clip_model.safetensors"
         )
         raise ModelUnavailableError(msg)
-    return ModelSource(f"{LOCAL_DIR_PREFIX}{folder.resolve()}", None, label=model)
+    return ModelSource(f"{LOCAL_DIR_PREFIX}{folder.resolve()}", None, label=label_for(model, None))
 
 
 def _hf_hub(model: str, cache_dir: str | None) -> ModelSource:
@@ -127,10 +138,10 @@ def _builtin(model: str, pretrained: str | None, cache_dir: str | None) -> Model
         )
         raise UnknownModelError(msg)
     if pretrained == RANDOM:
-        return ModelSource(name, None, label=f"{name}/{RANDOM}")
+        return ModelSource(name, None, label=label_for(name, RANDOM))
     if Path(pretrained).expanduser().is_file():
         path = str(Path(pretrained).expanduser().resolve())
-        return ModelSource(name, path, label=f"{name}/{path}")
+        return ModelSource(name, path, label=label_for(name, path))
     cfg: dict[str, Any] = open_clip.get_pretrained_cfg(name, pretrained)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(name)
@@ -139,7 +150,7 @@ def _builtin(model: str, pretrained: str | None, cache_dir: str | None) -> Model
             f"Known tags: {', '.join(tags) or 'none'}."
         )
         raise UnknownModelError(msg)
-    label = f"{name}/{pretrained}"
+    label = label_for(name, pretrained)
     cached = _cached_tag_file(cfg, cache_dir)
     if cached:
         return ModelSource(
