@@ -198,9 +198,7 @@ def test_small_wide_image_with_tiny_limit(tmp_path: Path) -> None:
     assert load_image(path, max_megapixels=0.03).size == (2000, 10)
 
 
-def test_our_limit_governs_inside_pillows_warning_zone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_our_limit_governs_inside_pillows_warning_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # warn above 1000 px, refuse above 2000 px
     path = _save(_pattern((40, 40)), tmp_path / "medium.png")
     with warnings.catch_warnings():
@@ -329,11 +327,7 @@ def test_cmyk(tmp_path: Path, fmt: str, tolerance: int) -> None:
 
 @pytest.mark.parametrize("mode", ["YCbCr", "LAB", "HSV"])
 def test_other_colour_spaces(mode: str) -> None:
-    src = (
-        Image.new("HSV", (4, 4), (0, 255, 255))
-        if mode == "HSV"
-        else Image.new("RGB", (4, 4), RED).convert(mode)
-    )
+    src = Image.new("HSV", (4, 4), (0, 255, 255)) if mode == "HSV" else Image.new("RGB", (4, 4), RED).convert(mode)
     assert src.mode == mode
     out = load_image(src)
     assert np.abs(_pixels(out) - np.array(RED)).max() <= 6
@@ -389,9 +383,7 @@ def test_mpo_camera_file_counts_as_jpeg(tmp_path: Path) -> None:
 # --- formats and inputs -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("fmt", "params"), [("WEBP", {"lossless": True}), ("BMP", {}), ("TIFF", {}), ("PNG", {})]
-)
+@pytest.mark.parametrize(("fmt", "params"), [("WEBP", {"lossless": True}), ("BMP", {}), ("TIFF", {}), ("PNG", {})])
 def test_lossless_round_trips(tmp_path: Path, fmt: str, params: dict[str, Any]) -> None:
     path = _save(_gradient(), tmp_path / "image.bin", fmt, **params)
     out = load_image(path)

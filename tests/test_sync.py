@@ -137,9 +137,7 @@ def test_renamed_and_moved_files_keep_their_vectors_without_reembedding(
     assert {m["title"] for m in felines} == {"felines.md"}
 
 
-def test_bad_files_are_skipped_and_neighbours_stay_aligned(
-    kb: KnowledgeBase, folder: Path, tiny_clip: object
-) -> None:
+def test_bad_files_are_skipped_and_neighbours_stay_aligned(kb: KnowledgeBase, folder: Path, tiny_clip: object) -> None:
     images = folder / "images"
     (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     (images / "fake.jpg").write_text("I am text")
@@ -179,9 +177,7 @@ def test_ids_are_deterministic(tmp_path: Path, folder: Path, tiny_model_id: str)
     assert snapshot(a) == snapshot(b)
 
 
-def test_caption_changes_update_metadata_only(
-    kb: KnowledgeBase, folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_caption_changes_update_metadata_only(kb: KnowledgeBase, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kb.sync(folder)
     (folder / "images" / "img0.txt").write_text("a new caption")
     (folder / "images" / "captions.json").write_text('{"img2.png": "from the captions file"}')

@@ -102,9 +102,7 @@ def test_cached_tag_is_used_without_network(offline: None, empty_hf_cache: Path)
     assert source.label == "ViT-B-32/laion2b_s34b_b79k"
 
 
-def test_cached_hf_hub_model_loads_as_local_folder(
-    offline: None, empty_hf_cache: Path, tiny_model_dir: Path
-) -> None:
+def test_cached_hf_hub_model_loads_as_local_folder(offline: None, empty_hf_cache: Path, tiny_model_dir: Path) -> None:
     files = {p.name: p.read_bytes() for p in tiny_model_dir.iterdir()}
     _fake_snapshot(empty_hf_cache, "someone/tiny-clip", files)
     clip = ClipModel("hf-hub:someone/tiny-clip", device="cpu")
