@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -96,5 +97,5 @@ def test_neighbouring_chunks_overlap(tiny_clip: ClipModel) -> None:
     text = " ".join(f"word{i}" for i in range(200))
     chunks = chunk_text(text, token_count=tiny_clip.token_count, max_tokens=tiny_clip.context_length, overlap=5)
     assert len(chunks) > 3
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert a.text.split()[-1] in b.text.split()  # the boundary word appears in both

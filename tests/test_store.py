@@ -86,7 +86,7 @@ def test_real_chroma_batch_limit_overflow(tmp_path: Path, tiny_model_id: str) ->
     paragraphs = [" ".join([f"alpha{i}"] * 4) for i in range(limit + 100)]
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "long.txt").write_text("\n\n".join(paragraphs))
-    with pytest.raises(Exception, match="(?i)batch"):  # the test can fail: Chroma does refuse
+    with pytest.raises(Exception, match=r"(?i)batch"):  # the test can fail: Chroma does refuse
         kb.collection(TEXT).upsert(
             ids=[str(i) for i in range(limit + 1)], embeddings=np.zeros((limit + 1, 32), dtype=np.float32)
         )
