@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point mmrag's data dir at tmp_path and clear the user's MMRAG_* settings."""
     for key in list(os.environ):
-        if key.startswith("MMRAG_"):
+        if key.startswith("MMRAG_") and not key.startswith("MMRAG_TEST_"):
             monkeypatch.delenv(key)
     home = tmp_path / "mmrag-home"
     monkeypatch.setenv("MMRAG_HOME", str(home))
