@@ -173,3 +173,26 @@ def test_bad_precision_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="precision"):
         ClipModel("toy", precision="fp8")
+
+
+def test_short_texts_skip_the_padding_but_match_full_length(tiny_clip: ClipModel) -> None:
+    import torch
+
+    loaded = tiny_clip._ensure()
+    tokens = loaded.tokenizer(TEXTS)
+    with torch.inference_mode():
+        full = torch.nn.functional.normalize(loaded.model.encode_text(tokens), dim=-1).numpy()
+    np.testing.assert_allclose(tiny_clip.encode_texts(TEXTS), full, atol=1e-5)
+    seen: list[int] = []
+    original = loaded.model.transformer.forward
+
+    def spy(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        seen.append(x.shape[1])
+        return original(x, *args, **kwargs)  # type: ignore[arg-type]
+
+    loaded.model.transformer.forward = spy
+    try:
+        tiny_clip.encode_texts(["a cat"])
+    finally:
+        del loaded.model.transformer.forward
+    assert seen == [4]  # start, "a", "cat", end: not the full context of 24
