@@ -390,7 +390,6 @@ def _encode_text_trimmed(model: Any) -> Callable[[torch.Tensor], torch.Tensor]:
 
     def encode(tokens: torch.Tensor) -> torch.Tensor:
         import torch
-
         from open_clip.transformer import text_global_pool
 
         length = int((tokens != 0).int().sum(dim=1).max().item()) if tokens.numel() else 1

@@ -69,9 +69,7 @@ class ClipEmbeddings(Embeddings):
         clip: ClipModel | None = None,
     ) -> None:
         if clip is None:
-            settings = Settings.from_env(
-                model=model_name, pretrained=pretrained, device=device, batch_size=batch_size
-            )
+            settings = Settings.from_env(model=model_name, pretrained=pretrained, device=device, batch_size=batch_size)
             clip = ClipModel.from_settings(settings)
         self.clip = clip
 
