@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from langchain_chroma import Chroma
 
+    from mmrag.retrieval import MultimodalRetriever, Searcher
     from mmrag.sync import ProgressCallback, SyncReport
 
 IMAGE = "image"
@@ -157,6 +158,7 @@ class KnowledgeBase:
         self.lock_path = lock_path
         self.lock_timeout = lock_timeout
         self._collections: dict[str, Collection] = {}
+        self._searcher: Searcher | None = None
 
     def __repr__(self) -> str:
         return f"KnowledgeBase({self.location!r}, name={self.name!r}, model={self.clip.model_name!r})"
@@ -235,6 +237,35 @@ class KnowledgeBase:
         texts = self._existing(TEXT)
         sources = {str(m.get("source")) for m in self.metadatas(TEXT).values()}
         return Counts(images.count() if images else 0, texts.count() if texts else 0, len(sources))
+
+    def count(self, modality: str) -> int:
+        """Records of one modality (0 when the collection doesn't exist yet)."""
+        col = self._existing(modality)
+        return col.count() if col is not None else 0
+
+    def sample_vectors(self, modality: str, size: int, *, seed: int = 0) -> Matrix:
+        """Up to ``size`` stored vectors of one modality: all of them, or a reproducible random sample.
+
+        The sample is taken as several slices at random offsets, so it doesn't need every id.
+        """
+        col = self._existing(modality)
+        count = col.count() if col is not None else 0
+        if col is None or count == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        if count <= size:
+            slices = [(0, count)]
+        else:
+            rng = np.random.default_rng(seed)
+            pieces = 16
+            width = max(1, size // pieces)
+            starts = sorted(rng.choice(count - width + 1, size=pieces, replace=False).tolist())
+            slices = [(int(s), width) for s in starts]
+        vectors = []
+        for offset, limit in slices:
+            got = col.get(include=["embeddings"], limit=limit, offset=offset)
+            if got["embeddings"] is not None and len(got["embeddings"]):
+                vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
+        return np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
 
     def metadatas(self, modality: str, where: Mapping[str, Any] | None = None) -> dict[str, Metadata]:
         """id → metadata of every record of one modality (paged, so it scales)."""
@@ -377,6 +408,15 @@ class KnowledgeBase:
         return removed
 
     # --- LangChain ---------------------------------------------------------------------------------
+
+    def as_retriever(self, **options: Any) -> MultimodalRetriever:
+        """A :class:`~mmrag.retrieval.MultimodalRetriever` over this knowledge base (k, modality, where,
+        threshold, mmr, fetch_k, lambda_mult). Retrievers of one knowledge base share its caches."""
+        from mmrag.retrieval import MultimodalRetriever, Searcher
+
+        if self._searcher is None:
+            self._searcher = Searcher(self)
+        return MultimodalRetriever(searcher=self._searcher, **options)
 
     def as_vectorstores(self) -> dict[str, Chroma]:
         """Each modality's collection as a ``langchain_chroma.Chroma`` using this model's embeddings."""
