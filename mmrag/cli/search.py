@@ -1,0 +1,138 @@
+"""CLI commands that query: ``search``, ``classify``, ``match``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, app, emit, settings_from
+from mmrag.clip import ClipModel, Matrix
+from mmrag.images import ImageSource
+
+ModalityOpt = Annotated[str, typer.Option("--modality", help="image, text or all.")]
+
+
+def _warn(warnings: list[str] | tuple[str, ...]) -> None:
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    text: Annotated[str | None, typer.Argument(help="The text query.")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="An image query (search by image).")] = None,
+    image_weight: Annotated[float, typer.Option(help="Weight of --image when combined with text.")] = 1.0,
+    minus: Annotated[list[str] | None, typer.Option("--minus", help="Text to subtract (repeatable).")] = None,
+    k: Annotated[int, typer.Option("-k", help="How many results.")] = 10,
+    modality: ModalityOpt = "all",
+    threshold: Annotated[float, typer.Option(help="Minimum calibrated relevance, 0-1.")] = 0.8,
+    mmr: Annotated[bool, typer.Option("--mmr", help="Diversify results (maximal marginal relevance).")] = False,
+    db: DbOpt = None,
+    chroma_url: ChromaUrlOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search the knowledge base by text, by image, or both (query arithmetic: TEXT + w·IMAGE − MINUS)."""
+    from mmrag.app import open_knowledge_base
+    from mmrag.query import Query
+
+    terms = []
+    if text:
+        terms.append(Query.text(text))
+    if image is not None:
+        terms.append(Query.image(image, image_weight))
+    terms += [Query.text(m, -1.0) for m in minus or []]
+    if not terms:
+        msg = "give a TEXT query, an --image, or both"
+        raise typer.BadParameter(msg)
+    query = sum(terms[1:], terms[0])
+    kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url))
+    result = kb.as_retriever().search(query, k=k, modality=modality, threshold=threshold, mmr=mmr)
+    _warn(result.warnings)
+    if as_json:
+        emit([hit.to_json() for hit in result.hits])
+        return
+    if not result.hits:
+        typer.echo("no results above the relevance threshold (try --threshold 0)")
+    for hit in result.hits:
+        what = hit.document.replace("\n", " ")[:100] if hit.modality == "text" else (hit.caption or "")
+        typer.echo(f"{hit.relevance:.3f}  {hit.modality:5}  {hit.source}  {what}")
+
+
+def _image_or_kb_vector(
+    ctx: typer.Context, image: str, db: Path | None, chroma_url: str | None
+) -> tuple[ClipModel, ImageSource | Matrix]:
+    """(clip, image): a file path, or an image id from the knowledge base (its stored vector)."""
+    from mmrag.app import build_clip, open_knowledge_base
+    from mmrag.errors import ImageNotFoundError
+    from mmrag.store import IMAGE
+
+    settings = settings_from(ctx, db=db, chroma_url=chroma_url)
+    if Path(image).exists() or not image.startswith("img-"):
+        if db or chroma_url or settings.db or settings.chroma_url:
+            return open_knowledge_base(settings).clip, Path(image)
+        return build_clip(settings), Path(image)
+    kb = open_knowledge_base(settings)
+    found = kb.get(IMAGE, [image], embeddings=True)
+    if not found:
+        msg = f"{image} is neither a file nor an image id in the knowledge base at {kb.location}"
+        raise ImageNotFoundError(msg, image)
+    return kb.clip, np.asarray(found[0].embedding, dtype=np.float32)
+
+
+@app.command()
+def classify(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="An image file, or an image id from the knowledge base.")],
+    labels: Annotated[str, typer.Option("--labels", help='Comma-separated labels, e.g. "cat,dog,car".')],
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Show only the k most likely.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help='Below this best probability, answer "none of these".')
+    ] = None,
+    db: DbOpt = None,
+    chroma_url: ChromaUrlOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Zero-shot classification: the probability of each label for the image."""
+    from mmrag.zeroshot import ZeroShotClassifier
+
+    clip, target = _image_or_kb_vector(ctx, image, db, chroma_url)
+    result = ZeroShotClassifier(clip).classify(target, labels.split(","), top_k=top_k, threshold=threshold)
+    _warn(result.warnings)
+    if as_json:
+        emit(result.as_dict())
+        return
+    for score in result.scores:
+        typer.echo(f"{score.probability:7.2%}  {score.label}")
+    if result.best is None:
+        typer.echo("none of these (best probability below the threshold)")
+
+
+@app.command()
+def match(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="An image file, or an image id from the knowledge base.")],
+    text: Annotated[str, typer.Argument(help="The description to check.")],
+    db: DbOpt = None,
+    chroma_url: ChromaUrlOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Image–text matching: similarity, match probability and a verdict."""
+    from mmrag.zeroshot import ZeroShotClassifier
+
+    clip, target = _image_or_kb_vector(ctx, image, db, chroma_url)
+    result = ZeroShotClassifier(clip).match(target, text)
+    _warn(result.warnings)
+    data = {
+        "similarity": round(result.similarity, 6),
+        "probability": round(result.probability, 6),
+        "match": result.verdict,
+    }
+    if as_json:
+        emit(data)
+    else:
+        verdict = "match" if result.verdict else "no match"
+        typer.echo(f"{verdict}  (probability {result.probability:.2%}, similarity {result.similarity:.3f})")

@@ -1,0 +1,192 @@
+"""Zero-shot classification and image–text matching with CLIP.
+
+**Classification.** Each label is embedded through several prompt templates ("a photo of a {}.", …) whose
+unit embeddings are averaged and renormalised (prompt ensembling, as in the CLIP paper). Probabilities are
+``softmax(logit_scale · cosine)`` over the labels, with the model's own learned logit scale. Label
+embeddings are cached. An optional threshold answers "none of these" when no label is likely enough.
+
+**Matching.** An image and a description get their cosine similarity, and a match probability from a
+two-way softmax, at the model's logit scale, between the description and a neutral caption ("a photo."):
+"does this description explain the image better than saying nothing in particular?". The verdict is
+``match`` at probability ≥ 0.5.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mmrag.clip import ClipModel, Matrix
+from mmrag.errors import ConfigError
+from mmrag.images import ImageSource
+from mmrag.language import language_warning, scripts
+
+EN_TEMPLATES: tuple[str, ...] = (
+    "a photo of a {}.",
+    "a picture of a {}.",
+    "an image of a {}.",
+    "a close-up photo of a {}.",
+    "a photo of the {}.",
+    "{}",
+)
+ZH_TEMPLATES: tuple[str, ...] = ("一张{}的照片", "{}的图片", "{}")
+NEUTRAL_CAPTIONS: tuple[str, ...] = ("a photo.", "an image.", "a picture.")
+MAX_LABELS = 512
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    probability: float
+    cosine: float
+
+
+@dataclass
+class Classification:
+    """Labels with probabilities, best first. ``best`` is None when the threshold says "none of these"."""
+
+    scores: list[LabelScore]
+    best: str | None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, float]:
+        return {s.label: s.probability for s in self.scores}
+
+
+@dataclass(frozen=True)
+class Match:
+    """How well a description fits an image."""
+
+    similarity: float
+    probability: float
+    verdict: bool
+    warnings: tuple[str, ...] = ()
+
+
+def templates_for(label: str, templates: Sequence[str] | None) -> Sequence[str]:
+    """The given templates, or the defaults for the label's language (Chinese labels get Chinese ones)."""
+    if templates is not None:
+        return templates
+    return ZH_TEMPLATES if "Han" in scripts(label) else EN_TEMPLATES
+
+
+class ZeroShotClassifier:
+    """Classify images into free-form labels, and match images with descriptions.
+
+    Args:
+        clip: the model.
+        templates: prompt templates with one ``{}``; None picks English or Chinese ones per label.
+        cache_size: label embeddings kept.
+    """
+
+    def __init__(self, clip: ClipModel, templates: Sequence[str] | None = None, cache_size: int = 4096) -> None:
+        if templates is not None and (not templates or any("{}" not in t for t in templates)):
+            msg = "each prompt template must contain {} where the label goes, e.g. 'a photo of a {}.'"
+            raise ConfigError(msg)
+        self.clip = clip
+        self.templates = tuple(templates) if templates is not None else None
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, tuple[str, ...]], Matrix] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def label_vectors(self, labels: Sequence[str], templates: Sequence[str] | None = None) -> Matrix:
+        """One unit vector per label: the renormalised mean of its templated prompts' embeddings."""
+        chosen = [tuple(templates_for(label, templates or self.templates)) for label in labels]
+        keys = list(zip(labels, chosen, strict=True))
+        missing = [key for key in dict.fromkeys(keys) if key not in self._cache]
+        if missing:
+            prompts = [t.format(label) for label, ts in missing for t in ts]
+            vectors = self.clip.encode_texts(prompts)
+            at = 0
+            with self._lock:
+                for key in missing:
+                    n = len(key[1])
+                    mean = vectors[at : at + n].mean(axis=0)
+                    self._cache[key] = (mean / np.linalg.norm(mean)).astype(np.float32)
+                    at += n
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            return np.stack([self._cache[key] for key in keys])
+
+    def classify(
+        self,
+        image: ImageSource | Matrix,
+        labels: Sequence[str],
+        *,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        templates: Sequence[str] | None = None,
+    ) -> Classification:
+        """Probabilities of ``labels`` for ``image`` (a file, bytes, PIL image, or a stored unit vector).
+
+        Args:
+            top_k: keep only the k most likely labels (probabilities still sum over all labels).
+            threshold: if the best probability is below it, ``best`` is None ("none of these").
+            templates: override the classifier's templates for this call.
+
+        Raises:
+            ConfigError: fewer than 2 or more than 512 labels, or a bad top_k/threshold.
+            ImageError: the image can't be read.
+        """
+        labels = _clean_labels(labels)
+        if top_k is not None and top_k < 1:
+            msg = f"top_k must be at least 1, got {top_k}"
+            raise ConfigError(msg)
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            msg = f"threshold is a probability between 0 and 1, got {threshold}"
+            raise ConfigError(msg)
+        vector = self._image_vector(image)
+        cosines = self.label_vectors(labels, templates) @ vector
+        logits = self.clip.logit_scale * cosines
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        order = np.argsort(-probabilities, kind="stable")
+        scores = [LabelScore(labels[i], float(probabilities[i]), float(cosines[i])) for i in order]
+        best = scores[0].label if threshold is None or scores[0].probability >= threshold else None
+        warning = language_warning(labels, self.clip.label)
+        return Classification(scores[:top_k] if top_k else scores, best, [warning] if warning else [])
+
+    def match(self, image: ImageSource | Matrix, text: str) -> Match:
+        """Similarity of ``image`` and ``text``, a match probability, and a verdict (see the module doc)."""
+        if not text.strip():
+            msg = "the description to match is empty"
+            raise ConfigError(msg)
+        vector = self._image_vector(image)
+        described = self.clip.encode_texts([text])[0]
+        neutral = self._neutral()
+        cos_text = float(described @ vector)
+        cos_neutral = float(neutral @ vector)
+        probability = float(1.0 / (1.0 + np.exp(-self.clip.logit_scale * (cos_text - cos_neutral))))
+        warning = language_warning([text], self.clip.label)
+        return Match(cos_text, probability, probability >= 0.5, (warning,) if warning else ())
+
+    def _neutral(self) -> Matrix:
+        key = ("", NEUTRAL_CAPTIONS)
+        if key not in self._cache:
+            mean = self.clip.encode_texts(list(NEUTRAL_CAPTIONS)).mean(axis=0)
+            with self._lock:
+                self._cache[key] = (mean / np.linalg.norm(mean)).astype(np.float32)
+        return self._cache[key]
+
+    def _image_vector(self, image: ImageSource | Matrix) -> Matrix:
+        if isinstance(image, np.ndarray):
+            vector: Matrix = image.astype(np.float32, copy=False)
+            return vector
+        encoded: Matrix = self.clip.encode_images([image])[0]
+        return encoded
+
+
+def _clean_labels(labels: Sequence[str]) -> list[str]:
+    cleaned = list(dict.fromkeys(label.strip() for label in labels if label.strip()))
+    if len(cleaned) < 2:
+        msg = f"give at least two distinct labels to choose between, got {cleaned}"
+        raise ConfigError(msg)
+    if len(cleaned) > MAX_LABELS:
+        msg = f"at most {MAX_LABELS} labels, got {len(cleaned)}"
+        raise ConfigError(msg)
+    return cleaned
