@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field
 
 from mmrag.calibration import Calibrator, normal_cdf
@@ -306,6 +307,13 @@ class MultimodalRetriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         result = self.searcher.search(query, **self._options(kwargs))
+        return [hit.to_document() for hit in result.hits]
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        options = self._options(kwargs)
+        result = await run_in_executor(None, lambda: self.searcher.search(query, **options))
         return [hit.to_document() for hit in result.hits]
 
     def search(self, query: str | ImageSource | Query, **kwargs: Any) -> SearchResult:

@@ -1,0 +1,220 @@
+"""Calibrated multimodal retrieval on the toy model's demo knowledge base (real embedded Chroma)."""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from langchain_core.documents import Document
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
+from langchain_tests.integration_tests import RetrieversIntegrationTests
+
+from mmrag.app import open_knowledge_base
+from mmrag.calibration import normal_cdf
+from mmrag.config import Settings
+from mmrag.errors import ConfigError
+from mmrag.query import EmptyQueryError, Query
+from mmrag.retrieval import MultimodalRetriever, Searcher
+from mmrag.store import IMAGE, TEXT, KnowledgeBase
+from mmrag.toy.demo import write_demo_folder
+from mmrag.toy.shapes import CLASSES, draw
+
+
+@cache
+def demo_kb(root: str) -> KnowledgeBase:
+    """The toy demo KB (48 images, 25 notes), built once per session."""
+    folder = Path(root) / "files"
+    write_demo_folder(folder, per_class=2)
+    kb = open_knowledge_base(Settings.from_env({}, home=Path(root) / "home", model="toy"))
+    kb.sync(folder)
+    return kb
+
+
+@pytest.fixture(scope="session")
+def kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
+    return demo_kb(str(tmp_path_factory.mktemp("demo-kb")))
+
+
+@pytest.fixture(scope="session")
+def retriever(kb: KnowledgeBase) -> MultimodalRetriever:
+    return kb.as_retriever(k=8)
+
+
+_SESSION_KB: list[KnowledgeBase] = []
+
+
+class TestStandardRetriever(RetrieversIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _kb(self, kb: KnowledgeBase) -> None:
+        _SESSION_KB[:] = [kb]
+
+    @property
+    def retriever_constructor(self) -> type[MultimodalRetriever]:
+        return MultimodalRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"searcher": _SESSION_KB[0].as_retriever().searcher}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "a red circle"
+
+
+def _name(doc_or_hit: Any) -> str:
+    source = doc_or_hit.metadata["source"] if isinstance(doc_or_hit, Document) else doc_or_hit.source
+    return Path(source).stem
+
+
+def test_mixed_results_rank_the_right_images_and_note_first(retriever: MultimodalRetriever) -> None:
+    docs = retriever.invoke("a red circle")
+    top = {(_name(d), d.metadata["modality"]) for d in docs[:3]}
+    assert top == {("red_circle_01", IMAGE), ("red_circle_02", IMAGE), ("red_circle", TEXT)}
+    scores = [d.metadata["score"] for d in docs]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_documents_carry_what_chains_need(retriever: MultimodalRetriever) -> None:
+    docs = retriever.invoke("a blue star", k=3)
+    image = next(d for d in docs if d.metadata["modality"] == IMAGE)
+    assert image.metadata["path"].endswith(".png")
+    assert Path(image.metadata["path"]).exists()
+    assert image.metadata["thumbnail"].startswith("data:image/jpeg;base64,")
+    assert "caption" in image.metadata
+    assert 0 < image.metadata["score"] <= 1
+    text = next(d for d in docs if d.metadata["modality"] == TEXT)
+    assert "blue star" in text.page_content
+    assert text.id == text.metadata["id"]
+
+
+def test_chinese_queries_work_on_the_bilingual_toy(retriever: MultimodalRetriever) -> None:
+    result = retriever.search("一个蓝色的星形", k=3)
+    assert result.warnings == []
+    assert {_name(h) for h in result.hits if h.modality == IMAGE} <= {"blue_star_01", "blue_star_02"}
+    assert {_name(h) for h in result.hits} >= {"blue_star_01", "blue_star_02"}
+
+
+def test_english_only_model_warns_about_chinese(tmp_path: Path, tiny_model_id: str) -> None:
+    from tests.kbutil import make_folder, open_kb
+
+    kb = open_kb(tmp_path / "db", tiny_model_id)
+    kb.sync(make_folder(tmp_path / "files"))
+    warnings = kb.as_retriever().search("一只猫").warnings
+    assert len(warnings) == 1
+    assert "xlm-roberta-base-ViT-B-32" in warnings[0]
+    assert kb.as_retriever().search("a cat").warnings == []
+
+
+def test_modality_filter_and_where(retriever: MultimodalRetriever) -> None:
+    images = retriever.invoke("a red circle", modality="image", threshold=0)
+    assert {d.metadata["modality"] for d in images} == {IMAGE}
+    texts = retriever.invoke("a red circle", modality="text", threshold=0)
+    assert {d.metadata["modality"] for d in texts} == {TEXT}
+    captioned = retriever.invoke("a red circle", where={"caption": "a red circle"}, threshold=0)
+    assert [_name(d) for d in captioned] == ["red_circle_01"]
+
+
+def test_threshold_cuts_and_validates(retriever: MultimodalRetriever) -> None:
+    everything = retriever.invoke("a red circle", threshold=0, k=100)
+    strict = retriever.invoke("a red circle", threshold=0.97, k=100)
+    assert 0 < len(strict) < len(everything)
+    assert all(d.metadata["score"] >= 0.97 for d in strict)
+    with pytest.raises(ConfigError, match="threshold"):
+        retriever.invoke("x", threshold=1.5)
+    with pytest.raises(ConfigError, match="unknown retriever options"):
+        retriever.invoke("x", top=3)
+
+
+def test_ranks_equal_brute_force_numpy(kb: KnowledgeBase, retriever: MultimodalRetriever) -> None:
+    searcher = retriever.searcher
+    for query in ["a red circle", "green", "一个黄色的三角形"]:
+        result = searcher.search(query, k=200, threshold=0, fetch_k=200)
+        vector = searcher.encoder.vector(Query.text(query))
+        expected = []
+        for modality in (IMAGE, TEXT):
+            records = kb.get(modality, list(kb.metadatas(modality)), embeddings=True)
+            matrix = np.stack([np.asarray(r.embedding) for r in records])
+            cosines = matrix @ vector
+            zs = searcher.calibrator.z_scores(modality, vector, cosines)
+            expected += [(float(z), r.id) for z, r in zip(zs, records, strict=True)]
+        expected.sort(reverse=True)
+        assert [h.id for h in result.hits] == [i for _, i in expected]
+        got = {h.id: h.relevance for h in result.hits}
+        assert all(abs(got[i] - normal_cdf(z)) < 1e-4 for z, i in expected)
+
+
+def test_raw_cosine_ranking_differs_from_calibrated(kb: KnowledgeBase, retriever: MultimodalRetriever) -> None:
+    """Scores of the two modalities are on different scales; calibration puts them on one."""
+    result = retriever.search("red shapes", k=10, threshold=0)
+    by_modality = {m: [h.cosine for h in result.hits if h.modality == m] for m in (IMAGE, TEXT)}
+    assert by_modality[IMAGE]
+    assert by_modality[TEXT]
+    relevances = [h.relevance for h in result.hits]
+    assert relevances == sorted(relevances, reverse=True)
+
+
+def test_search_by_image(retriever: MultimodalRetriever) -> None:
+    query = draw(CLASSES[0], random.Random(1234), size=128)  # a new red circle, not in the KB
+    docs = retriever.invoke_image(query, k=4)
+    assert {_name(d) for d in docs[:3]} == {"red_circle_01", "red_circle_02", "red_circle"}
+    assert {d.metadata["modality"] for d in docs} == {IMAGE, TEXT}
+
+
+def test_query_arithmetic(retriever: MultimodalRetriever) -> None:
+    red_circle = draw(CLASSES[0], random.Random(7), size=128)
+    query = Query.image(red_circle) - Query.text("a red circle") + Query.text("a blue circle")
+    hits = retriever.search(query, k=3, modality="image").hits
+    assert {_name(h) for h in hits[:2]} == {"blue_circle_01", "blue_circle_02"}
+    assert "blue circle" in str(query)
+    with pytest.raises(EmptyQueryError):
+        retriever.search(Query.text("a cat") - Query.text("a cat"))
+
+
+def test_mmr_diversifies(retriever: MultimodalRetriever) -> None:
+    plain = retriever.invoke("red shapes", k=4, modality="image", threshold=0)
+    diverse = retriever.invoke("red shapes", k=4, modality="image", threshold=0, mmr=True, lambda_mult=0.3)
+    kinds = {_name(d).rsplit("_", 1)[0] for d in diverse}
+    assert len(kinds) >= len({_name(d).rsplit("_", 1)[0] for d in plain})
+    assert len(kinds) == 4
+
+
+def test_repeated_queries_hit_the_text_cache(kb: KnowledgeBase) -> None:
+    searcher = Searcher(kb)
+    searcher.search("a green square")
+    misses = searcher.encoder.misses
+    searcher.search("a green square")
+    assert searcher.encoder.misses == misses
+    assert searcher.encoder.hits >= 1
+
+
+async def test_async(retriever: MultimodalRetriever) -> None:
+    docs = await retriever.ainvoke("a yellow triangle", k=2)
+    assert {_name(d) for d in docs} <= {"yellow_triangle_01", "yellow_triangle_02", "yellow_triangle"}
+
+
+def test_lcel_chain_with_a_fake_chat_model(retriever: MultimodalRetriever) -> None:
+    seen: list[str] = []
+
+    def format_docs(docs: list[Document]) -> str:
+        text = "\n".join(f"[{d.metadata['modality']}] {d.page_content} ({d.metadata['source']})" for d in docs)
+        seen.append(text)
+        return text
+
+    prompt = ChatPromptTemplate.from_messages([("system", "Answer from:\n{context}"), ("human", "{question}")])
+    llm = FakeListChatModel(responses=["It is a red circle."])
+    chain = (
+        {"context": retriever | RunnableLambda(format_docs), "question": RunnableLambda(lambda q: q)}
+        | prompt
+        | llm
+        | StrOutputParser()
+    )
+    assert chain.invoke("a red circle") == "It is a red circle."
+    assert "red_circle_01.png" in seen[0]
+    assert "[text] a red circle" in seen[0]
