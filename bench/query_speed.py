@@ -21,7 +21,10 @@ from mmrag.clip import ClipModel
 from mmrag.store import IMAGE, TEXT, KnowledgeBase, Record, image_id, text_id
 
 OUT = Path(__file__).parent / "out"
-WORDS = ["cat", "dog", "car", "tree", "house", "river", "mountain", "beach", "city", "bridge", "flower", "bird", "boat", "train", "street"]
+WORDS = (
+    "cat", "dog", "car", "tree", "house", "river", "mountain", "beach",
+    "city", "bridge", "flower", "bird", "boat", "train", "street",
+)  # fmt: skip
 
 
 def build(kb: KnowledgeBase, total: int, dim: int) -> None:
