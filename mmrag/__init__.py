@@ -15,6 +15,19 @@ _EXPORTS = {
     "ClipModel": "mmrag.clip",
     "EncodedImages": "mmrag.clip",
     "Settings": "mmrag.config",
+    "open_knowledge_base": "mmrag.app",
+    "KnowledgeBase": "mmrag.store",
+    "SyncReport": "mmrag.sync",
+    "MultimodalRetriever": "mmrag.retrieval",
+    "Searcher": "mmrag.retrieval",
+    "SearchResult": "mmrag.retrieval",
+    "Hit": "mmrag.retrieval",
+    "Query": "mmrag.query",
+    "ZeroShotClassifier": "mmrag.zeroshot",
+    "DocumentError": "mmrag.errors",
+    "StoreError": "mmrag.errors",
+    "ModelMismatchError": "mmrag.errors",
+    "KnowledgeBaseLockedError": "mmrag.errors",
     "load_image": "mmrag.images",
     "MmragError": "mmrag.errors",
     "ConfigError": "mmrag.errors",
@@ -34,39 +47,62 @@ __all__ = [
     "ClipModel",
     "ConfigError",
     "CorruptImageError",
+    "DocumentError",
     "EncodedImages",
+    "Hit",
     "ImageError",
     "ImageNotFoundError",
     "ImageTooLargeError",
+    "KnowledgeBase",
+    "KnowledgeBaseLockedError",
     "MmragError",
     "ModelError",
+    "ModelMismatchError",
     "ModelUnavailableError",
+    "MultimodalRetriever",
+    "Query",
+    "SearchResult",
+    "Searcher",
     "Settings",
+    "StoreError",
+    "SyncReport",
     "UnknownModelError",
     "UnsafeCheckpointError",
     "UnsupportedImageError",
+    "ZeroShotClassifier",
     "__version__",
     "load_image",
+    "open_knowledge_base",
 ]
 
 if TYPE_CHECKING:
+    from mmrag.app import open_knowledge_base
     from mmrag.clip import ClipModel, EncodedImages
     from mmrag.config import Settings
     from mmrag.embeddings import ClipEmbeddings
     from mmrag.errors import (
         ConfigError,
         CorruptImageError,
+        DocumentError,
         ImageError,
         ImageNotFoundError,
         ImageTooLargeError,
+        KnowledgeBaseLockedError,
         MmragError,
         ModelError,
+        ModelMismatchError,
         ModelUnavailableError,
+        StoreError,
         UnknownModelError,
         UnsafeCheckpointError,
         UnsupportedImageError,
     )
     from mmrag.images import load_image
+    from mmrag.query import Query
+    from mmrag.retrieval import Hit, MultimodalRetriever, Searcher, SearchResult
+    from mmrag.store import KnowledgeBase
+    from mmrag.sync import SyncReport
+    from mmrag.zeroshot import ZeroShotClassifier
 
 
 def __getattr__(name: str) -> Any:

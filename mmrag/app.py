@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from mmrag.clip import ClipModel
@@ -69,8 +69,13 @@ def open_client(settings: Settings) -> tuple[ClientAPI, str, Path | None]:
     return client, str(db), db / LOCK_NAME
 
 
-def open_knowledge_base(settings: Settings, *, clip: ClipModel | None = None, rebuild: bool = False) -> KnowledgeBase:
+def open_knowledge_base(
+    settings: Settings | None = None, *, clip: ClipModel | None = None, rebuild: bool = False, **overrides: Any
+) -> KnowledgeBase:
     """The knowledge base the settings point at, with the model it records unless one is named.
+
+    ``open_knowledge_base(db="kb", model="toy")`` reads ``MMRAG_*`` variables and applies the keyword
+    overrides (any :class:`~mmrag.config.Settings` field); or pass a ``Settings``.
 
     With ``rebuild``, the model is loaded first (so a model that can't load loses nothing), then the knowledge
     base is emptied and will record the new model.
@@ -79,6 +84,7 @@ def open_knowledge_base(settings: Settings, *, clip: ClipModel | None = None, re
         ModelMismatchError: ``settings.model`` names a model other than the knowledge base's.
         StoreError: the store can't be opened.
     """
+    settings = settings.with_(**overrides) if settings is not None else Settings.from_env(**overrides)
     client, location, lock = open_client(settings)
     if clip is None:
         record = read_model_record(client, settings.collection)

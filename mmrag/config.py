@@ -78,6 +78,10 @@ class Settings:
     collection: str = DEFAULT_COLLECTION
 
     def __post_init__(self) -> None:
+        # Accept plain strings for paths (open_knowledge_base(db="kb")).
+        object.__setattr__(self, "home", Path(self.home).expanduser())
+        if self.db is not None:
+            object.__setattr__(self, "db", Path(self.db).expanduser())
         if self.batch_size < 1:
             msg = f"batch size must be at least 1, got {self.batch_size} (flag --batch-size, env MMRAG_BATCH_SIZE)"
             raise ConfigError(msg)
