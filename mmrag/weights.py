@@ -131,10 +131,9 @@ def _builtin(model: str, pretrained: str | None, cache_dir: str | None) -> Model
         raise UnknownModelError(msg)
     pretrained = pretrained or DEFAULT_TAGS.get(name)
     if not pretrained:
-        tags = open_clip.list_pretrained_tags_by_model(name)
         msg = (
             f"model {name!r} needs a pretrained tag or checkpoint file (flag --pretrained, env "
-            f"MMRAG_PRETRAINED). Known tags: {', '.join(tags) or 'none'}; '{RANDOM}' gives random weights."
+            f"MMRAG_PRETRAINED). {_known_tags(name)} '{RANDOM}' gives random weights."
         )
         raise UnknownModelError(msg)
     if pretrained == RANDOM:
@@ -144,11 +143,7 @@ def _builtin(model: str, pretrained: str | None, cache_dir: str | None) -> Model
         return ModelSource(name, path, label=label_for(name, path))
     cfg: dict[str, Any] = open_clip.get_pretrained_cfg(name, pretrained)
     if not cfg:
-        tags = open_clip.list_pretrained_tags_by_model(name)
-        msg = (
-            f"model {name!r} has no pretrained tag {pretrained!r} and no such file exists. "
-            f"Known tags: {', '.join(tags) or 'none'}."
-        )
+        msg = f"model {name!r} has no pretrained tag {pretrained!r} and no such file exists. {_known_tags(name)}"
         raise UnknownModelError(msg)
     label = label_for(name, pretrained)
     cached = _cached_tag_file(cfg, cache_dir)
@@ -162,6 +157,13 @@ def _builtin(model: str, pretrained: str | None, cache_dir: str | None) -> Model
         )
     _require_hub(name, pretrained, url=cfg.get("url") if not cfg.get("hf_hub") else None)
     return ModelSource(name, pretrained, label=label)
+
+
+def _known_tags(name: str) -> str:
+    import open_clip
+
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    return f"Known tags: {', '.join(tags) or 'none'}."
 
 
 def _cached_tag_file(cfg: dict[str, Any], cache_dir: str | None) -> str | None:
