@@ -95,7 +95,7 @@ def main() -> None:
 
     # 3. LangChain's usual path.
     db = Path(tempfile.mkdtemp(prefix="lc-bench-db-"))
-    store = Chroma("lc", embedding_function=baseline, client=client(db))
+    store = Chroma("langchain", embedding_function=baseline, client=client(db))
     uris = [str(p) for p in photos[: args.langchain_n]]
     start = time.perf_counter()
     store.add_images(uris)

@@ -161,7 +161,8 @@ class Searcher:
         hits = [hit for m in wanted for hit in self._calibrate(m, vector, raw[m])]
         hits.sort(key=lambda h: h.z, reverse=True)
         hits = [h for h in hits if h.relevance >= threshold]
-        hits = _mmr(hits, k, lambda_mult) if mmr else hits[:k]
+        chosen = _mmr(hits, k, lambda_mult) if mmr else hits[:k]
+        hits = with_each_modality(chosen, hits)
         timings["fuse"] = time.perf_counter() - start
         warning = language_warning(q.texts, self.kb.clip.label)
         return SearchResult(hits, [warning] if warning else [], timings)
@@ -221,6 +222,28 @@ def _check(k: int, modality: str, threshold: float, lambda_mult: float) -> None:
     if not 0.0 <= lambda_mult <= 1.0:
         msg = f"lambda_mult must be between 0 and 1, got {lambda_mult}"
         raise ConfigError(msg)
+
+
+def with_each_modality(chosen: list[Hit], candidates: Sequence[Hit]) -> list[Hit]:
+    """Make room for the best hit of a modality that the cut left out (a quota of one per modality).
+
+    Scores are comparable, but a mixed answer is what users of a mixed knowledge base come for: if the top k
+    is all images while a note passed the threshold too, the best note replaces the last image.
+    """
+    if len(chosen) < 2:
+        return chosen
+    present = {h.modality for h in chosen}
+    for modality in MODALITIES:
+        if modality in present:
+            continue
+        best = next((h for h in candidates if h.modality == modality), None)
+        if best is None:
+            continue
+        majority = max(present, key=lambda m: sum(h.modality == m for h in chosen))
+        drop = max(i for i, h in enumerate(chosen) if h.modality == majority)
+        chosen = [*chosen[:drop], *chosen[drop + 1 :], best]
+        present.add(modality)
+    return sorted(chosen, key=lambda h: h.z, reverse=True)
 
 
 def _mmr(hits: Sequence[Hit], k: int, lambda_mult: float) -> list[Hit]:

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
+from mmrag.calibration import normal_cdf
 from mmrag.clip import ClipModel, Matrix
 from mmrag.query import Query
-from mmrag.retrieval import Searcher
+from mmrag.retrieval import Hit, Searcher, with_each_modality
 from mmrag.store import IMAGE, TEXT, KnowledgeBase
 from mmrag.toy.shapes import CLASSES, draw
 from mmrag.zeroshot import ZeroShotClassifier
@@ -117,12 +118,17 @@ def exactness(kb: KnowledgeBase, searcher: Searcher, k: int = 10) -> tuple[float
     queries = class_queries()
     for text, _ in queries:
         vector = searcher.encoder.vector(Query.text(text))
-        scored = []
+        scored: list[Hit] = []
         for m, rows in records.items():
             matrix = np.stack([np.asarray(r.embedding) for r in rows])
-            zs = searcher.calibrator.z_scores(m, vector, matrix @ vector)
-            scored += [(float(z), r.id) for z, r in zip(zs, rows, strict=True)]
-        exact = [i for _, i in sorted(scored, reverse=True)[:k]]
+            cosines = matrix @ vector
+            zs = searcher.calibrator.z_scores(m, vector, cosines)
+            scored += [
+                Hit(r.id, m, "", float(c), float(z), normal_cdf(float(z)), "", {})
+                for c, z, r in zip(cosines, zs, rows, strict=True)
+            ]
+        scored.sort(key=lambda h: h.z, reverse=True)
+        exact = [h.id for h in with_each_modality(scored[:k], scored)]
         got = [h.id for h in searcher.search(text, k=k, threshold=0).hits]
         overlaps.append(len(set(exact) & set(got)) / k)
         identical += exact == got
