@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ RESERVED_KEYS = frozenset(
     {"modality", "source", "sha256", "size", "mtime_ns", "width", "height", "caption", "caption_source"}
     | {"chunk", "chunks", "start", "title", "format"}
 )
+COUNT_MAX_AGE_S = 2.0
 _MODEL_KEYS = ("mmrag_model", "mmrag_pretrained", "mmrag_label", "mmrag_dim")
 
 Metadata = dict[str, str | int | float | bool]
@@ -159,6 +161,7 @@ class KnowledgeBase:
         self.lock_timeout = lock_timeout
         self._collections: dict[str, Collection] = {}
         self._searcher: Searcher | None = None
+        self._counts: dict[str, tuple[float, int]] = {}
 
     def __repr__(self) -> str:
         return f"KnowledgeBase({self.location!r}, name={self.name!r}, model={self.clip.model_name!r})"
@@ -229,6 +232,7 @@ class KnowledgeBase:
                 with contextlib.suppress(Exception):
                     self.client.delete_collection(self.collection_name(modality))
             self._collections.clear()
+            self._counts.clear()
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -238,10 +242,20 @@ class KnowledgeBase:
         sources = {str(m.get("source")) for m in self.metadatas(TEXT).values()}
         return Counts(images.count() if images else 0, texts.count() if texts else 0, len(sources))
 
-    def count(self, modality: str) -> int:
-        """Records of one modality (0 when the collection doesn't exist yet)."""
+    def count(self, modality: str, *, max_age: float = COUNT_MAX_AGE_S) -> int:
+        """Records of one modality (0 when the collection doesn't exist yet).
+
+        Counting costs Chroma several milliseconds on a large collection, and a query needs the count, so it
+        is cached: this process's own writes refresh it at once, another process's within ``max_age`` seconds.
+        """
+        cached = self._counts.get(modality)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < max_age:
+            return cached[1]
         col = self._existing(modality)
-        return col.count() if col is not None else 0
+        count = col.count() if col is not None else 0
+        self._counts[modality] = (now, count)
+        return count
 
     def sample_vectors(self, modality: str, size: int, *, seed: int = 0) -> Matrix:
         """Up to ``size`` stored vectors of one modality: all of them, or a reproducible random sample.
@@ -343,6 +357,7 @@ class KnowledgeBase:
                 documents=[r.document for r in chunk],
                 metadatas=[r.metadata for r in chunk],
             )
+        self._counts.pop(modality, None)
 
     def update_metadata(self, modality: str, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
         col = self.collection(modality)
@@ -354,9 +369,11 @@ class KnowledgeBase:
         col = self._existing(modality)
         if col is None:
             return
+        self._counts.pop(modality, None)
         size = self.max_batch()
         for start in range(0, len(ids), size):
             col.delete(ids=list(ids[start : start + size]))
+        self._counts.pop(modality, None)
 
     def sync(
         self,
