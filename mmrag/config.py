@@ -19,6 +19,9 @@ field               environment               meaning
 ``db``              ``MMRAG_DB``              embedded Chroma directory (default: ``home/kb``)
 ``chroma_url``      ``MMRAG_CHROMA_URL``      a ``chroma run`` server, e.g. http://127.0.0.1:8000
 ``collection``      ``MMRAG_COLLECTION``      the knowledge base's name inside Chroma
+``llm``             ``MMRAG_LLM``             chat model as ``provider:model`` (e.g.
+                                              ``openai:gpt-4o-mini``, ``ollama:llava``) for
+                                              ``mmrag ask`` / ``chat``; None = retrieval only
 ==================  ========================  ================================================
 """
 
@@ -52,6 +55,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "db": ("MMRAG_DB", Path),
     "chroma_url": ("MMRAG_CHROMA_URL", str),
     "collection": ("MMRAG_COLLECTION", str),
+    "llm": ("MMRAG_LLM", str),
 }
 
 
@@ -76,6 +80,7 @@ class Settings:
     db: Path | None = None
     chroma_url: str | None = None
     collection: str = DEFAULT_COLLECTION
+    llm: str | None = None
 
     def __post_init__(self) -> None:
         # Accept plain strings for paths (open_knowledge_base(db="kb")).

@@ -85,3 +85,25 @@ class ModelMismatchError(StoreError):
 
 class KnowledgeBaseLockedError(StoreError):
     """Another process is writing to this embedded knowledge base."""
+
+
+# --- tools, agents and answers ----------------------------------------------------------
+
+
+class PathNotAllowedError(MmragError):
+    """An image argument names something mmrag may not read: a URL, a path with ``..``, a hidden file,
+    a NUL byte, a path outside the allowed roots, or a symlink leading out of them. Nothing was read.
+    ``value`` is the argument as given."""
+
+    def __init__(self, message: str, value: str) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class LLMError(MmragError):
+    """A chat model could not be used."""
+
+
+class LLMUnavailableError(LLMError):
+    """The chat model named by ``--llm`` / ``MMRAG_LLM`` can't be created: an unknown provider, its
+    integration package not installed, or missing credentials."""
