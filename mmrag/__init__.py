@@ -15,6 +15,13 @@ _EXPORTS = {
     "ClipModel": "mmrag.clip",
     "EncodedImages": "mmrag.clip",
     "Settings": "mmrag.config",
+    "make_tools": "mmrag.tools",
+    "build_agent": "mmrag.agent",
+    "answer_question": "mmrag.answer",
+    "Answer": "mmrag.answer",
+    "PathNotAllowedError": "mmrag.errors",
+    "LLMError": "mmrag.errors",
+    "LLMUnavailableError": "mmrag.errors",
     "open_knowledge_base": "mmrag.app",
     "KnowledgeBase": "mmrag.store",
     "SyncReport": "mmrag.sync",
@@ -43,6 +50,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Answer",
     "ClipEmbeddings",
     "ClipModel",
     "ConfigError",
@@ -55,11 +63,14 @@ __all__ = [
     "ImageTooLargeError",
     "KnowledgeBase",
     "KnowledgeBaseLockedError",
+    "LLMError",
+    "LLMUnavailableError",
     "MmragError",
     "ModelError",
     "ModelMismatchError",
     "ModelUnavailableError",
     "MultimodalRetriever",
+    "PathNotAllowedError",
     "Query",
     "SearchResult",
     "Searcher",
@@ -71,11 +82,16 @@ __all__ = [
     "UnsupportedImageError",
     "ZeroShotClassifier",
     "__version__",
+    "answer_question",
+    "build_agent",
     "load_image",
+    "make_tools",
     "open_knowledge_base",
 ]
 
 if TYPE_CHECKING:
+    from mmrag.agent import build_agent
+    from mmrag.answer import Answer, answer_question
     from mmrag.app import open_knowledge_base
     from mmrag.clip import ClipModel, EncodedImages
     from mmrag.config import Settings
@@ -88,10 +104,13 @@ if TYPE_CHECKING:
         ImageNotFoundError,
         ImageTooLargeError,
         KnowledgeBaseLockedError,
+        LLMError,
+        LLMUnavailableError,
         MmragError,
         ModelError,
         ModelMismatchError,
         ModelUnavailableError,
+        PathNotAllowedError,
         StoreError,
         UnknownModelError,
         UnsafeCheckpointError,
@@ -102,6 +121,7 @@ if TYPE_CHECKING:
     from mmrag.retrieval import Hit, MultimodalRetriever, Searcher, SearchResult
     from mmrag.store import KnowledgeBase
     from mmrag.sync import SyncReport
+    from mmrag.tools import make_tools
     from mmrag.zeroshot import ZeroShotClassifier
 
 

@@ -1,4 +1,8 @@
-"""The README's offline commands and every Python example run as written, in a fresh folder."""
+"""The README's offline commands and every Python example run as written, in a fresh folder.
+
+Every ```python block in README.md and docs/*.md runs; illustrative fragments that need a real LLM are
+fenced as ```py and are not run.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,11 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).parent.parent / "README.md"
+GUIDES = sorted((Path(__file__).parent.parent / "docs").glob("*.md"))
 
 
-def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+def _blocks(lang: str, path: Path = README) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +47,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def outputs(workdir: Path) -> dict[str, str]:
     """Each Python example, run once in the README's order: example → its stdout."""
     results = {}
-    for example in _blocks("python"):
+    for example in _blocks("python") + [b for guide in GUIDES for b in _blocks("python", guide)]:
         proc = subprocess.run([sys.executable, "-c", example], cwd=workdir, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"{example}\n{proc.stderr}"
         results[example] = proc.stdout
