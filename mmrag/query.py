@@ -5,6 +5,7 @@
     Query.text("cat")                                   # a text query
     Query.image("photo.jpg")                            # search by image
     Query.text("cat") + 0.5 * Query.image("photo.jpg") - Query.text("indoor")
+    Query.vector(stored_embedding)                      # search by a vector already at hand
 
 A query's vector is the weighted sum of its terms' unit embeddings, normalised again. Text embeddings are
 cached (LRU), so repeated queries skip the text tower.
@@ -34,9 +35,15 @@ class Term:
     weight: float
     text: str | None = None
     image: ImageSource | None = None
+    vector: Matrix | None = None
 
     def describe(self) -> str:
-        what = repr(self.text) if self.text is not None else f"image {describe(self.image)}"  # type: ignore[arg-type]
+        if self.text is not None:
+            what = repr(self.text)
+        elif self.vector is not None:
+            what = "a stored vector"
+        else:
+            what = f"image {describe(self.image)}"  # type: ignore[arg-type]
         return what if self.weight == 1.0 else f"{self.weight:g}·{what}"
 
 
@@ -55,6 +62,11 @@ class Query:
         return cls((Term(weight, image=image),))
 
     @classmethod
+    def vector(cls, vector: Matrix, weight: float = 1.0) -> Query:
+        """An embedding already at hand, e.g. a stored image's (search by a knowledge-base image)."""
+        return cls((Term(weight, vector=np.asarray(vector, dtype=np.float32)),))
+
+    @classmethod
     def of(cls, value: str | ImageSource | Query) -> Query:
         """A query from a string (text), a Query, or an image (path object, bytes or PIL image)."""
         if isinstance(value, Query):
@@ -70,7 +82,7 @@ class Query:
         return self + (-1.0) * other
 
     def __mul__(self, factor: float) -> Query:
-        return Query(tuple(Term(t.weight * factor, t.text, t.image) for t in self.terms))
+        return Query(tuple(Term(t.weight * factor, t.text, t.image, t.vector) for t in self.terms))
 
     __rmul__ = __mul__
 
@@ -147,6 +159,9 @@ class QueryEncoder:
         if image_terms:
             vectors = self.clip.encode_images([t.image for t in image_terms if t.image is not None])
             total += np.asarray([t.weight for t in image_terms], dtype=np.float32) @ vectors
+        for term in query.terms:
+            if term.vector is not None:
+                total += term.weight * term.vector
         norm = float(np.linalg.norm(total))
         if norm < 1e-6:
             msg = f"the query's terms cancel out: {query}"

@@ -31,10 +31,9 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field
 
-from mmrag.clip import Matrix
 from mmrag.errors import ConfigError, MmragError
 from mmrag.paths import ImageGuard, ImageRef
-from mmrag.query import Query, QueryEncoder
+from mmrag.query import Query
 from mmrag.retrieval import Hit, Modality, Searcher, SearchResult
 from mmrag.store import IMAGE, KnowledgeBase
 from mmrag.zeroshot import ZeroShotClassifier
@@ -155,17 +154,6 @@ class ToolContext:
         return k, ""
 
 
-class _FixedVector(QueryEncoder):
-    """A query encoder that answers every query with one vector (a stored or freshly encoded image)."""
-
-    def __init__(self, kb: KnowledgeBase, vector: Matrix) -> None:
-        super().__init__(kb.clip, cache_size=0)
-        self.fixed = vector
-
-    def vector(self, query: Query) -> Matrix:
-        return self.fixed
-
-
 @contextmanager
 def _tool_errors() -> Iterator[None]:
     """mmrag's typed errors become tool errors: the agent reads the message and can try again."""
@@ -281,8 +269,7 @@ class FindSimilarImagesTool(KnowledgeBaseTool):
             k, capped = self.context.cap(k)
             kb = self.context.kb
             vector = ref.vector if ref.vector is not None else kb.clip.encode_images([ref.path or ref.source])[0]
-            searcher = Searcher(kb, encoder=_FixedVector(kb, vector), calibrator=self.context.searcher.calibrator)
-            result = searcher.search(Query.image(ref.source), k=k + 1, modality="image")
+            result = self.context.searcher.search(Query.vector(vector), k=k + 1, modality="image")
             hits = [h for h in result.hits if h.id != ref.id and h.source != ref.source][:k]
             title = f"Images similar to {ref.id or ref.source}{capped}"
             return _hits_output(title, result, hits, {"image": ref.to_json(), "k": k})

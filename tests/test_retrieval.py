@@ -218,3 +218,11 @@ def test_lcel_chain_with_a_fake_chat_model(retriever: MultimodalRetriever) -> No
     assert chain.invoke("a red circle") == "It is a red circle."
     assert "red_circle_01.png" in seen[0]
     assert "[text] a red circle" in seen[0]
+
+
+def test_search_by_a_stored_vector(kb: KnowledgeBase, retriever: MultimodalRetriever) -> None:
+    some_id = next(i for i, m in kb.metadatas(IMAGE).items() if str(m["source"]).endswith("green_star_01.png"))
+    [record] = kb.get(IMAGE, [some_id], embeddings=True)
+    hits = retriever.search(Query.vector(np.asarray(record.embedding)), k=2, modality="image").hits
+    assert hits[0].id == some_id
+    assert _name(hits[1]) == "green_star_02"
