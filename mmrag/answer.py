@@ -242,6 +242,7 @@ def stream_answer(
     *,
     k: int = DEFAULT_K,
     vision: bool | None = None,
+    **retrieval: Any,
 ) -> AnswerStream:
     """Retrieve for ``question`` now; the answer's text comes as the returned stream is iterated.
 
@@ -251,6 +252,7 @@ def stream_answer(
         llm: a LangChain chat model, or None for a retrieval-only answer.
         k: how many documents (images and passages together) to retrieve.
         vision: attach the retrieved images to the prompt; None decides by :func:`supports_vision`.
+        retrieval: more retriever options (``modality``, ``threshold``, ``where``, ``mmr``…).
 
     Raises:
         ConfigError: an empty question or a bad ``k``.
@@ -263,7 +265,7 @@ def stream_answer(
     if not 1 <= k <= MAX_K:
         msg = f"k (documents to retrieve) must be between 1 and {MAX_K}, got {k}"
         raise ConfigError(msg)
-    result = kb.as_retriever().search(question, k=k)
+    result = kb.as_retriever().search(question, k=k, **retrieval)
     return AnswerStream(question, result.hits, list(result.warnings), llm, vision=vision)
 
 

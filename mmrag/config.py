@@ -22,6 +22,7 @@ field               environment               meaning
 ``llm``             ``MMRAG_LLM``             chat model as ``provider:model`` (e.g.
                                               ``openai:gpt-4o-mini``, ``ollama:llava``) for
                                               ``mmrag ask`` / ``chat``; None = retrieval only
+``max_upload_mb``   ``MMRAG_MAX_UPLOAD_MB``   largest image the UI accepts as an upload, in MB
 ==================  ========================  ================================================
 """
 
@@ -43,6 +44,7 @@ DEFAULT_TAGS = {DEFAULT_MODEL: DEFAULT_PRETRAINED, MULTILINGUAL_MODEL: MULTILING
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_MEGAPIXELS = 100.0
 DEFAULT_COLLECTION = "mmrag"
+DEFAULT_MAX_UPLOAD_MB = 20.0
 
 _ENV: dict[str, tuple[str, type]] = {
     "model": ("MMRAG_MODEL", str),
@@ -56,6 +58,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "chroma_url": ("MMRAG_CHROMA_URL", str),
     "collection": ("MMRAG_COLLECTION", str),
     "llm": ("MMRAG_LLM", str),
+    "max_upload_mb": ("MMRAG_MAX_UPLOAD_MB", float),
 }
 
 
@@ -81,6 +84,7 @@ class Settings:
     chroma_url: str | None = None
     collection: str = DEFAULT_COLLECTION
     llm: str | None = None
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
 
     def __post_init__(self) -> None:
         # Accept plain strings for paths (open_knowledge_base(db="kb")).
@@ -95,6 +99,9 @@ class Settings:
                 f"max megapixels must be positive, got {self.max_megapixels} "
                 "(flag --max-megapixels, env MMRAG_MAX_MEGAPIXELS)"
             )
+            raise ConfigError(msg)
+        if self.max_upload_mb <= 0:
+            msg = f"the upload limit must be positive, got {self.max_upload_mb} MB (env MMRAG_MAX_UPLOAD_MB)"
             raise ConfigError(msg)
         if self.db is not None and self.chroma_url:
             msg = "choose one store: --db DIR (embedded Chroma) or --chroma-url URL (a Chroma server), not both"

@@ -107,3 +107,22 @@ class LLMError(MmragError):
 class LLMUnavailableError(LLMError):
     """The chat model named by ``--llm`` / ``MMRAG_LLM`` can't be created: an unknown provider, its
     integration package not installed, or missing credentials."""
+
+
+# --- uploads (the UI) -------------------------------------------------------------------
+
+
+class UploadError(MmragError):
+    """An uploaded file was refused. ``name`` is the file name the user gave; nothing was kept."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class UploadTooLargeError(UploadError):
+    """The upload is larger than the limit (``MMRAG_MAX_UPLOAD_MB``)."""
+
+
+class UploadNotImageError(UploadError):
+    """The upload's content is not an image mmrag accepts, whatever its name says."""

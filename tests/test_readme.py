@@ -77,4 +77,4 @@ def test_examples_print_what_they_promise(outputs: dict[str, str]) -> None:
 def test_commands_are_documented() -> None:
     text = README.read_text(encoding="utf-8")
     assert "```bash\npytest\n```" in text
-    assert "mmrag index sample_kb" in text
+    assert "```bash\nmmrag ui --index sample_kb\n```" in text

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from mmrag.cli import answer, kb, models, search  # noqa: F401  (they register their commands)
+from mmrag.cli import answer, kb, models, search, ui  # noqa: F401  (they register their commands)
 from mmrag.cli.common import app
 from mmrag.errors import MmragError
 
