@@ -23,6 +23,9 @@ from mmrag.clip import ClipModel, Matrix
 from mmrag.errors import MmragError
 from mmrag.images import ImageSource, describe
 
+QUERY_THREADS = 1
+"""CPU threads for encoding query texts (see ClipModel.encode_texts)."""
+
 
 class EmptyQueryError(MmragError):
     """A query with no terms, or whose terms cancel out."""
@@ -121,7 +124,7 @@ class QueryEncoder:
         """Unit embeddings of ``texts``, from the cache where possible."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            fresh = self.clip.encode_texts(missing)
+            fresh = self.clip.encode_texts(missing, threads=QUERY_THREADS)
             with self._lock:
                 for text, vector in zip(missing, fresh, strict=True):
                     self._cache[text] = vector

@@ -196,3 +196,31 @@ def test_short_texts_skip_the_padding_but_match_full_length(tiny_clip: ClipModel
     finally:
         del loaded.model.transformer.forward
     assert seen == [4]  # start, "a", "cat", end: not the full context of 24
+
+
+def test_query_threads_give_the_same_vectors_and_restore_torch(tiny_clip: ClipModel) -> None:
+    import threading
+
+    import torch
+
+    from mmrag.clip import cpu_threads
+
+    before = torch.get_num_threads()
+    np.testing.assert_allclose(tiny_clip.encode_texts(TEXTS, threads=1), tiny_clip.encode_texts(TEXTS), atol=1e-5)
+    assert torch.get_num_threads() == before
+    inside: list[int] = []
+    entered = threading.Barrier(2)
+
+    def user() -> None:
+        with cpu_threads(1):
+            entered.wait()
+            inside.append(torch.get_num_threads())
+            entered.wait()
+
+    workers = [threading.Thread(target=user) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert inside == [1, 1]
+    assert torch.get_num_threads() == before  # overlapping users don't leave it stuck at 1
