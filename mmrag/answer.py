@@ -159,7 +159,7 @@ class AnswerStream:
         stream = stream_answer(kb, "what is red?", llm)
         show(stream.images)
         for chunk in stream:
-            print(chunk, end="")
+            sys.stdout.write(chunk)
         stream.answer  # the complete Answer (waits for the rest if iteration stopped early)
 
     Raises (while iterating):

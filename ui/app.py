@@ -48,26 +48,25 @@ def enlarge(source: str, caption: str, thumbnail: str) -> None:
     st.caption(source)
 
 
-def show_images(images: list[Any], key: str) -> None:
-    """A grid of answer images (AnswerImage): thumbnail, score, caption, source, and an enlarge button."""
+def image_grid(items: list[tuple[str, float, str, str]], key: str) -> None:
+    """A grid of (source, score, caption, thumbnail) with an enlarge button each."""
     columns = st.columns(3)
-    for i, image in enumerate(images):
+    for i, (source, score, caption, thumbnail) in enumerate(items):
         with columns[i % 3]:
-            st.image(thumbnail_bytes(image.thumbnail) or image.source, width="stretch")
-            st.caption(f"**{image.score:.2f}** · {image.caption or Path(image.source).name}  \n`{image.source}`")
+            st.image(thumbnail_bytes(thumbnail) or source, width="stretch")
+            st.caption(f"**{score:.2f}** · {caption or Path(source).name}  \n`{source}`")
             if st.button("Enlarge", key=f"{key}-{i}"):
-                enlarge(image.source, image.caption, image.thumbnail)
+                enlarge(source, caption, thumbnail)
+
+
+def show_images(images: list[Any], key: str) -> None:
+    """Answer images (AnswerImage) in the grid."""
+    image_grid([(im.source, im.score, im.caption, im.thumbnail) for im in images], key)
 
 
 def show_hits(hits: list[Any], key: str) -> None:
     """Image search hits (Hit) in the same grid."""
-    columns = st.columns(3)
-    for i, hit in enumerate(hits):
-        with columns[i % 3]:
-            st.image(thumbnail_bytes(hit.document) or hit.source, width="stretch")
-            st.caption(f"**{hit.relevance:.2f}** · {hit.caption or Path(hit.source).name}  \n`{hit.source}`")
-            if st.button("Enlarge", key=f"{key}-{i}"):
-                enlarge(hit.source, hit.caption, hit.document)
+    image_grid([(h.source, h.relevance, h.caption, h.document) for h in hits], key)
 
 
 def lines(text: str) -> str:
