@@ -76,7 +76,9 @@ class Calibrator:
         sample = self.background(modality).vectors
         if len(sample) == 0:
             return 0.0, 1.0
-        cosines = sample @ query
+        # einsum, not BLAS: OpenBLAS would wake a second thread for this small product, and that thread keeps
+        # spinning on a core that the next query's text tower needs (measured: +6 ms per query on 2 cores).
+        cosines = np.einsum("ij,j->i", sample, query)
         centre = float(np.median(cosines))
         spread = 1.4826 * float(np.median(np.abs(cosines - centre)))
         return centre, max(spread, MIN_SPREAD)

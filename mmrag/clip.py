@@ -10,23 +10,34 @@ vectors (to 1e-5).
 
 Text longer than the model's context (77 tokens for ViT-B-32) is truncated to it, keeping the start;
 the end-of-text token is always kept. :meth:`ClipModel.token_count` says how long a text is, so
-callers that must not lose text chunk it first (the knowledge base does).
+callers that must not lose text chunk it first (the knowledge base does). Texts run only the token
+positions they need (:mod:`mmrag.text_tower`); query texts run on ONNX Runtime on CPUs once it is
+prepared (:mod:`mmrag.onnx_text`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from mmrag.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MODEL, Settings
-from mmrag.errors import ConfigError, ImageError, ModelError, ModelUnavailableError, UnsafeCheckpointError
+from mmrag.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MODEL, TEXT_RUNTIMES, Settings
+from mmrag.errors import (
+    ConfigError,
+    ImageError,
+    ModelError,
+    ModelUnavailableError,
+    TextRuntimeError,
+    UnsafeCheckpointError,
+)
 from mmrag.images import ImageSource, describe, load_image
 from mmrag.weights import ModelSource, label_for, resolve, unavailable_message
 
@@ -34,7 +45,16 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
+    from mmrag.onnx_text import OnnxTextRuntime
+
 PRECISIONS = ("auto", "fp32", "bf16")
+QUERY_THREADS = 1
+"""CPU threads for a query's texts on torch: its OpenMP threads keep spinning after each product, fighting
+Chroma and numpy for the cores (one thread measured 2.4× faster end to end on 2 cores; docs/benchmarks.md)."""
+ONNX_QUERY_THREADS = min(2, os.cpu_count() or 1)
+"""CPU threads for a query's texts on ONNX Runtime, whose threads sleep between calls (27% faster than one)."""
+PROBE_TEXTS = ("a photo of a cat", "一只猫在沙发上睡觉, and a longer tail of words to vary the lengths")
+"""Texts that the exported ONNX text tower must encode like torch before it is used."""
 
 Matrix = npt.NDArray[np.float32]
 """A (n, dim) float32 array of L2-normalised rows."""
@@ -69,6 +89,7 @@ class _Loaded:
     image_size: int
     context_length: int
     dim: int
+    text_tower: Any  # mmrag.text_tower.TextTower, or None for towers it can't run (e.g. Hugging Face ones)
 
 
 _threads_lock = threading.Lock()
@@ -146,6 +167,10 @@ class ClipModel:
         decode_workers: threads that decode and preprocess images ahead of the model.
         precision: ``auto`` (bf16 autocast on CUDA, fp32 elsewhere: bf16 is several times slower on
             CPUs without bf16 units), ``fp32``, or ``bf16`` (autocast on any device).
+        text_runtime: what encodes query texts on a CPU (:meth:`encode_query_texts`): ``auto`` (torch
+            until ONNX Runtime is prepared in the background, then ONNX Runtime), ``onnx`` (prepare it on
+            first use and wait; raise if it can't be), or ``torch``.
+        runtime_dir: where exported ONNX text towers are cached (default: ``MMRAG_HOME/onnx``).
     """
 
     def __init__(
@@ -159,11 +184,18 @@ class ClipModel:
         cache_dir: str | None = None,
         decode_workers: int = 2,
         precision: str = "auto",
+        text_runtime: str = "auto",
+        runtime_dir: Path | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             msg = f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
             raise ConfigError(msg)
+        if text_runtime not in TEXT_RUNTIMES:
+            msg = f"text runtime must be one of {', '.join(TEXT_RUNTIMES)}, got {text_runtime!r}"
+            raise ConfigError(msg)
         self.precision = precision
+        self.text_runtime = text_runtime
+        self.runtime_dir = runtime_dir
         self.model_name = model
         self.pretrained = pretrained
         self.requested_device = device
@@ -173,6 +205,7 @@ class ClipModel:
         self.decode_workers = max(1, decode_workers)
         self._loaded: _Loaded | None = None
         self._source: ModelSource | None = None
+        self._onnx: OnnxTextRuntime | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -185,6 +218,8 @@ class ClipModel:
             precision=settings.precision,
             batch_size=settings.batch_size,
             max_megapixels=settings.max_megapixels,
+            text_runtime=settings.text_runtime,
+            runtime_dir=settings.home / "onnx",
         )
 
     def __repr__(self) -> str:
@@ -248,7 +283,10 @@ class ClipModel:
         context = int(getattr(tokenizer, "context_length", None) or model.context_length)
         with torch.inference_mode():
             dim = int(model.encode_text(tokenizer([""]).to(device)).shape[-1])
-        return _Loaded(model, preprocess, tokenizer, device, size, context, dim)
+        from mmrag.text_tower import TextTower, supports
+
+        tower = TextTower(model) if supports(model) else None
+        return _Loaded(model, preprocess, tokenizer, device, size, context, dim, tower)
 
     @property
     def dim(self) -> int:
@@ -287,27 +325,108 @@ class ClipModel:
         return len(ids)
 
     def encode_texts(self, texts: Sequence[str], *, threads: int | None = None) -> Matrix:
-        """Encode texts to an (n, dim) float32 matrix of unit rows. Long texts are truncated.
+        """Encode texts to an (n, dim) float32 matrix of unit rows, on torch. Long texts are truncated.
 
         Args:
             texts: the texts.
-            threads: run on this many CPU threads (None: torch's setting). A single short query is faster
-                on one thread: its small matrix products gain nothing from more, and it leaves the other
-                cores to Chroma's runtime (measured 2.3× faster end to end on 2 cores; docs/benchmarks.md).
+            threads: run on this many CPU threads (None: torch's setting).
         """
         if threads is not None and self._ensure().device.type == "cpu":
             with cpu_threads(threads):
                 return self.encode_texts(texts)
         loaded = self._ensure()
-        if isinstance(texts, str):
-            msg = "encode_texts takes a list of strings, not one string"
-            raise TypeError(msg)
+        _check_texts(texts)
         out = []
         for start in range(0, len(texts), self.batch_size):
             chunk = [str(t) for t in texts[start : start + self.batch_size]]
             tokens = loaded.tokenizer(chunk)
             out.append(self._forward(loaded, "encode_text", tokens))
         return _stack(out, loaded.dim)
+
+    def encode_query_texts(self, texts: Sequence[str]) -> Matrix:
+        """Encode a query's few short texts as fast as this machine allows: the same vectors as encode_texts.
+
+        On a CPU they run on ONNX Runtime once it is prepared (see ``text_runtime``), and on torch on one
+        thread until then. On a GPU this is :meth:`encode_texts`.
+
+        Raises:
+            TextRuntimeError: ``text_runtime="onnx"`` and ONNX Runtime can't be prepared.
+        """
+        loaded = self._ensure()
+        if loaded.device.type != "cpu":
+            return self.encode_texts(texts)
+        session = self._query_session(loaded)
+        if session is None:
+            return self.encode_texts(texts, threads=QUERY_THREADS)
+        _check_texts(texts)
+        from mmrag.text_tower import trim
+
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            tokens = trim(loaded.tokenizer([str(t) for t in texts[start : start + self.batch_size]]))
+            features = session(tokens.numpy())
+            out.append(features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12))
+        return _stack(out, loaded.dim)
+
+    def prepare_text_runtime(self) -> str:
+        """Move query texts to ONNX Runtime now: export the text tower (or load its cached export) and wait.
+
+        Call it at a server's start-up, so that no query runs on torch or competes with the export. Returns
+        :attr:`text_runtime_status`.
+
+        Raises:
+            TextRuntimeError: it can't be prepared: a package is missing, the export fails or disagrees
+                with torch, or the model runs on a GPU, in bf16, or has a text tower it can't run.
+        """
+        runtime = self._onnx_runtime(self._ensure(), strict=True)
+        assert runtime is not None
+        runtime.prepare()
+        return self.text_runtime_status
+
+    @property
+    def text_runtime_status(self) -> str:
+        """What encodes query texts now, e.g. ``onnxruntime (text-….onnx)`` or ``torch (why)``."""
+        if self.text_runtime == "torch":
+            return "torch (text_runtime=torch)"
+        loaded = self._loaded
+        if loaded is None:
+            return "torch (model not loaded yet)"
+        reason = _why_not_onnx(loaded, self.precision)
+        if reason:
+            return f"torch ({reason})"
+        return self._onnx.status if self._onnx is not None else "torch (onnxruntime not prepared yet)"
+
+    def _query_session(self, loaded: _Loaded) -> Any:
+        if self.text_runtime == "torch":
+            return None
+        runtime = self._onnx_runtime(loaded, strict=self.text_runtime == "onnx")
+        if runtime is None:
+            return None
+        if self.text_runtime == "onnx":
+            return runtime.prepare()
+        runtime.start()
+        return runtime.session
+
+    def _onnx_runtime(self, loaded: _Loaded, *, strict: bool) -> OnnxTextRuntime | None:
+        reason = _why_not_onnx(loaded, self.precision)
+        if reason:
+            if strict:
+                msg = f"query texts of model {self.label} can't run on ONNX Runtime: {reason}"
+                raise TextRuntimeError(msg)
+            return None
+        with self._lock:
+            if self._onnx is None:
+                from mmrag.onnx_text import OnnxTextRuntime
+                from mmrag.text_tower import trim
+
+                self._onnx = OnnxTextRuntime(
+                    loaded.text_tower,
+                    trim(loaded.tokenizer(list(PROBE_TEXTS))),
+                    self.runtime_dir or Settings.from_env().home / "onnx",
+                    context_length=loaded.context_length,
+                    threads=ONNX_QUERY_THREADS,
+                )
+            return self._onnx
 
     # --- images --------------------------------------------------------------------------------
 
@@ -404,7 +523,9 @@ class ClipModel:
         """Run the text or image encoder on ``inputs`` under the chosen precision; unit float32 rows out."""
         import torch
 
-        encode = _encode_text_trimmed(loaded.model) if encoder == "encode_text" else loaded.model.encode_image
+        encode = loaded.model.encode_image
+        if encoder == "encode_text":
+            encode = loaded.model.encode_text if loaded.text_tower is None else _trimmed(loaded.text_tower)
         bf16 = self.precision == "bf16" or (self.precision == "auto" and loaded.device.type == "cuda")
         with torch.inference_mode():
             inputs = inputs.to(loaded.device)
@@ -414,40 +535,26 @@ class ClipModel:
         return np.ascontiguousarray(features.cpu().numpy(), dtype=np.float32)
 
 
-def _encode_text_trimmed(model: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``model.encode_text`` that runs only as many positions as the batch's longest text needs.
+def _trimmed(tower: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    from mmrag.text_tower import trim
 
-    CLIP's text tower is causal: the end-of-text token, whose output is the embedding, never attends to
-    the padding after it. So cutting the trailing padding gives the same vectors (to float rounding) for
-    a fraction of the work: a 5-token query runs 7 positions, not 77. Models without a causal mask or
-    with another pooling fall back to the full ``encode_text``.
-    """
-    simple_clip = all(hasattr(model, a) for a in ("token_embedding", "positional_embedding", "ln_final"))
-    if not simple_clip or getattr(model, "attn_mask", None) is None:
-        return model.encode_text  # type: ignore[no-any-return]
-    if getattr(model, "text_pool_type", "argmax") not in {"argmax", "eos", "first"}:
-        return model.encode_text  # type: ignore[no-any-return]
+    return lambda tokens: tower(trim(tokens))
 
-    def encode(tokens: torch.Tensor) -> torch.Tensor:
-        import torch
-        from open_clip.transformer import text_global_pool
 
-        length = int((tokens != 0).int().sum(dim=1).max().item()) if tokens.numel() else 1
-        tokens = tokens[:, : max(length, 1)]
-        cast = model.transformer.get_cast_dtype()
-        x = model.token_embedding(tokens).to(cast) + model.positional_embedding[: tokens.shape[1]].to(cast)
-        x = model.transformer(x, attn_mask=model.attn_mask[: tokens.shape[1], : tokens.shape[1]])
-        x = model.ln_final(x)
-        x = text_global_pool(x, tokens, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
-        if model.text_projection is not None:
-            x = (
-                model.text_projection(x)
-                if isinstance(model.text_projection, torch.nn.Linear)
-                else x @ model.text_projection
-            )
-        return x  # type: ignore[no-any-return]
+def _why_not_onnx(loaded: _Loaded, precision: str) -> str | None:
+    if loaded.device.type != "cpu":
+        return f"the model runs on {loaded.device}"
+    if precision == "bf16":
+        return "precision is bf16"
+    if loaded.text_tower is None:
+        return "the text tower is not a plain causal CLIP one"
+    return None
 
-    return encode
+
+def _check_texts(texts: Sequence[str]) -> None:
+    if isinstance(texts, str):
+        msg = "encode_texts takes a list of strings, not one string"
+        raise TypeError(msg)
 
 
 def _stack(parts: list[Matrix], dim: int) -> Matrix:

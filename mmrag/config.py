@@ -13,6 +13,9 @@ field               environment               meaning
 ``device``          ``MMRAG_DEVICE``          ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``…
 ``precision``       ``MMRAG_PRECISION``       ``auto`` (bf16 autocast on CUDA, fp32 else),
                                               ``fp32`` or ``bf16``
+``text_runtime``    ``MMRAG_TEXT_RUNTIME``    query texts on CPU: ``auto`` (ONNX Runtime once
+                                              prepared in the background), ``onnx`` or
+                                              ``torch``
 ``batch_size``      ``MMRAG_BATCH_SIZE``      images or texts per forward pass
 ``max_megapixels``  ``MMRAG_MAX_MEGAPIXELS``  decompression-bomb limit
 ``home``            ``MMRAG_HOME``            data directory (default knowledge base lives here)
@@ -45,12 +48,14 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_MEGAPIXELS = 100.0
 DEFAULT_COLLECTION = "mmrag"
 DEFAULT_MAX_UPLOAD_MB = 20.0
+TEXT_RUNTIMES = ("auto", "onnx", "torch")
 
 _ENV: dict[str, tuple[str, type]] = {
     "model": ("MMRAG_MODEL", str),
     "pretrained": ("MMRAG_PRETRAINED", str),
     "device": ("MMRAG_DEVICE", str),
     "precision": ("MMRAG_PRECISION", str),
+    "text_runtime": ("MMRAG_TEXT_RUNTIME", str),
     "batch_size": ("MMRAG_BATCH_SIZE", int),
     "max_megapixels": ("MMRAG_MAX_MEGAPIXELS", float),
     "home": ("MMRAG_HOME", Path),
@@ -77,6 +82,7 @@ class Settings:
     pretrained: str | None = None
     device: str = "auto"
     precision: str = "auto"
+    text_runtime: str = "auto"
     batch_size: int = DEFAULT_BATCH_SIZE
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
     home: Path = field(default_factory=default_home)
@@ -91,6 +97,10 @@ class Settings:
         object.__setattr__(self, "home", Path(self.home).expanduser())
         if self.db is not None:
             object.__setattr__(self, "db", Path(self.db).expanduser())
+        if self.text_runtime not in TEXT_RUNTIMES:
+            choices = ", ".join(TEXT_RUNTIMES)
+            msg = f"text runtime must be one of {choices}, got {self.text_runtime!r} (env MMRAG_TEXT_RUNTIME)"
+            raise ConfigError(msg)
         if self.batch_size < 1:
             msg = f"batch size must be at least 1, got {self.batch_size} (flag --batch-size, env MMRAG_BATCH_SIZE)"
             raise ConfigError(msg)

@@ -89,8 +89,8 @@ class ClipEmbeddings(Embeddings):
         return self.clip.encode_texts(texts).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> Vector:
-        """Embed one query text."""
-        return self.embed_documents([text])[0]
+        """Embed one query text (on ONNX Runtime on a CPU once prepared: see ``ClipModel.encode_query_texts``)."""
+        return self.clip.encode_query_texts([text])[0].tolist()  # type: ignore[no-any-return]
 
     def embed_image(self, uris: list[str]) -> list[Vector]:
         """Embed images given by path, in batches. This is the hook ``Chroma.add_images`` uses.

@@ -60,6 +60,10 @@ class ModelUnavailableError(ModelError):
     """The weights are neither cached locally nor downloadable (for example offline)."""
 
 
+class TextRuntimeError(ModelError):
+    """The ONNX Runtime text tower could not be prepared (missing package, failed export, or a mismatch)."""
+
+
 class UnsafeCheckpointError(ModelError):
     """A checkpoint could not be loaded safely (only safetensors or weights_only pickles)."""
 

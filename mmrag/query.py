@@ -23,9 +23,6 @@ from mmrag.clip import ClipModel, Matrix
 from mmrag.errors import MmragError
 from mmrag.images import ImageSource, describe
 
-QUERY_THREADS = 1
-"""CPU threads for encoding query texts (see ClipModel.encode_texts)."""
-
 
 class EmptyQueryError(MmragError):
     """A query with no terms, or whose terms cancel out."""
@@ -124,7 +121,7 @@ class QueryEncoder:
         """Unit embeddings of ``texts``, from the cache where possible."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            fresh = self.clip.encode_texts(missing, threads=QUERY_THREADS)
+            fresh = self.clip.encode_query_texts(missing)
             with self._lock:
                 for text, vector in zip(missing, fresh, strict=True):
                     self._cache[text] = vector
@@ -137,7 +134,7 @@ class QueryEncoder:
             for t in texts:
                 vector = self._cache.get(t)
                 if vector is None:  # evicted by a concurrent caller: encode again
-                    vector = self.clip.encode_texts([t])[0]
+                    vector = self.clip.encode_query_texts([t])[0]
                 else:
                     self._cache.move_to_end(t)
                 out.append(vector)

@@ -7,9 +7,11 @@ are merged by that score, filtered by a relevance threshold, optionally diversif
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +28,7 @@ from mmrag.errors import ConfigError
 from mmrag.images import ImageSource
 from mmrag.language import language_warning
 from mmrag.query import Query, QueryEncoder
-from mmrag.store import IMAGE, MODALITIES, TEXT, KnowledgeBase, Metadata
+from mmrag.store import IMAGE, MODALITIES, TEXT, KnowledgeBase, Metadata, stored_metadata
 
 Modality = Literal["all", "image", "text"]
 DEFAULT_K = 6
@@ -136,7 +138,7 @@ class Searcher:
             where: a Chroma metadata filter, e.g. ``{"project": "demo"}``.
             threshold: minimum calibrated relevance (0 keeps everything).
             mmr: diversify with maximal marginal relevance over ``fetch_k`` candidates.
-            fetch_k: candidates per modality (default: max(4k, 32)).
+            fetch_k: MMR's candidates per modality (default: max(4k, 32)); without MMR each modality's top k.
             lambda_mult: MMR's trade-off: 1 is pure relevance, 0 pure diversity.
 
         Raises:
@@ -153,60 +155,98 @@ class Searcher:
 
         start = time.perf_counter()
         wanted = MODALITIES if modality == "all" else (modality,)
-        n = fetch_k or max(4 * k, MIN_CANDIDATES)
-        raw = {m: self._candidates(m, vector, n, where, with_embeddings=mmr) for m in wanted}
+        # Without MMR, each modality's top k is enough: within a modality the calibrated score follows the
+        # cosine, so the fused top k (and the quota's best of a modality) always come from those.
+        n = (fetch_k or max(4 * k, MIN_CANDIDATES)) if mmr else k
+        futures = {m: _pool().submit(self._candidates, m, vector, n, where, mmr) for m in wanted}
+        stats = {m: self.calibrator.centre_and_spread(m, vector) for m in wanted}  # while Chroma searches
+        raw = {m: f.result() for m, f in futures.items()}
         timings["search"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        hits = [hit for m in wanted for hit in self._calibrate(m, vector, raw[m])]
+        hits = [hit for m in wanted for hit in _calibrated(m, raw[m], *stats[m])]
         hits.sort(key=lambda h: h.z, reverse=True)
         hits = [h for h in hits if h.relevance >= threshold]
         chosen = _mmr(hits, k, lambda_mult) if mmr else hits[:k]
         hits = with_each_modality(chosen, hits)
         timings["fuse"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        if mmr:  # MMR searched many candidates with their vectors: fetch the documents of the chosen only
+            hits = self._with_documents(hits)
+        timings["fetch"] = time.perf_counter() - start
         warning = language_warning(q.texts, self.kb.clip.label)
         return SearchResult(hits, [warning] if warning else [], timings)
 
     def _candidates(
-        self, modality: str, vector: Matrix, n: int, where: Mapping[str, Any] | None, *, with_embeddings: bool
+        self, modality: str, vector: Matrix, n: int, where: Mapping[str, Any] | None, with_embeddings: bool
     ) -> dict[str, Any]:
-        count = self.kb.count(modality)
-        if count == 0:
+        if self.kb.count(modality) == 0:
             return {"ids": [[]]}
-        include: list[Any] = ["distances", "metadatas", "documents"] + (["embeddings"] if with_embeddings else [])
+        include: list[Any] = ["distances"] + (["embeddings"] if with_embeddings else ["metadatas", "documents"])
         return dict(
             self.kb.collection(modality).query(
                 query_embeddings=[vector.tolist()],
-                n_results=min(n, count),
+                n_results=n,  # Chroma returns fewer when the collection (or the filter) has fewer
                 where=dict(where) if where else None,
                 include=include,
             )
         )
 
-    def _calibrate(self, modality: str, vector: Matrix, raw: Mapping[str, Any]) -> list[Hit]:
-        ids = raw["ids"][0] if raw.get("ids") else []
-        if not ids:
-            return []
-        cosines = 1.0 - np.asarray(raw["distances"][0], dtype=np.float32)
-        zs = self.calibrator.z_scores(modality, vector, cosines)
-        embeddings = raw.get("embeddings")
-        hits = []
-        for i, id_ in enumerate(ids):
-            meta = {k: v for k, v in (raw["metadatas"][0][i] or {}).items() if v is not None}
-            hits.append(
-                Hit(
-                    id=id_,
-                    modality=modality,
-                    source=str(meta.get("source", "")),
-                    cosine=float(cosines[i]),
-                    z=float(zs[i]),
-                    relevance=normal_cdf(float(zs[i])),
-                    document=raw["documents"][0][i] or "",
-                    metadata=meta,
-                    embedding=np.asarray(embeddings[0][i], dtype=np.float32) if embeddings is not None else None,
-                )
+    def _with_documents(self, hits: list[Hit]) -> list[Hit]:
+        """Fill in the chosen hits' documents and metadata (a hit deleted meanwhile is dropped).
+
+        MMR's candidates are searched for ids, distances and vectors only: fetching documents (image
+        thumbnails are several KB each) for every candidate costs more than the search, and only k are kept.
+        """
+        wanted = {h.modality: [g.id for g in hits if g.modality == h.modality] for h in hits}
+        futures = [_pool().submit(self.kb.get, modality, ids) for modality, ids in wanted.items()]
+        records = {r.id: r for f in futures for r in f.result()}
+        return [
+            replace(hit, source=str(r.metadata.get("source", "")), document=r.document, metadata=r.metadata)
+            for hit in hits
+            if (r := records.get(hit.id)) is not None
+        ]
+
+
+def _calibrated(modality: str, raw: Mapping[str, Any], centre: float, spread: float) -> list[Hit]:
+    """Candidates as hits scored against their modality's centre and spread (with documents if searched)."""
+    ids = raw["ids"][0] if raw.get("ids") else []
+    cosines = 1.0 - np.asarray(raw["distances"][0] if ids else [], dtype=np.float32)
+    zs = (cosines - centre) / spread
+    embeddings = raw.get("embeddings")
+    documents = raw.get("documents")
+    metadatas = raw.get("metadatas")
+    hits = []
+    for i, id_ in enumerate(ids):
+        meta = stored_metadata(metadatas[0][i]) if metadatas is not None else {}
+        hits.append(
+            Hit(
+                id=id_,
+                modality=modality,
+                source=str(meta.get("source", "")),
+                cosine=float(cosines[i]),
+                z=float(zs[i]),
+                relevance=normal_cdf(float(zs[i])),
+                document=(documents[0][i] or "") if documents is not None else "",
+                metadata=meta,
+                embedding=np.asarray(embeddings[0][i], dtype=np.float32) if embeddings is not None else None,
             )
-        return hits
+        )
+    return hits
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads that run a query's per-modality Chroma calls side by side (they wait on Chroma, not Python)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mmrag-search")
+        return _POOL
 
 
 def _check(k: int, modality: str, threshold: float, lambda_mult: float) -> None:

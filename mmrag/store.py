@@ -293,7 +293,7 @@ class KnowledgeBase:
             got = col.get(include=["metadatas"], limit=page, offset=offset, where=dict(where) if where else None)
             ids = got["ids"]
             for id_, meta in zip(ids, got["metadatas"] or [], strict=True):
-                out[id_] = _metadata(meta)
+                out[id_] = stored_metadata(meta)
             if len(ids) < page:
                 return out
             offset += page
@@ -311,7 +311,7 @@ class KnowledgeBase:
                 id_,
                 np.asarray(vectors[i], dtype=np.float32) if embeddings and vectors is not None else [],
                 (got["documents"] or [""])[i] or "",
-                _metadata((got["metadatas"] or [{}])[i]),
+                stored_metadata((got["metadatas"] or [{}])[i]),
             )
             for i, id_ in enumerate(got["ids"])
         ]
@@ -453,7 +453,8 @@ class KnowledgeBase:
         }
 
 
-def _metadata(raw: Mapping[str, Any] | None) -> Metadata:
+def stored_metadata(raw: Mapping[str, Any] | None) -> Metadata:
+    """Chroma's metadata for one record, without the None values it fills in."""
     return {k: v for k, v in (raw or {}).items() if isinstance(v, str | int | float | bool)}
 
 

@@ -100,7 +100,7 @@ class ZeroShotClassifier:
         missing = [key for key in dict.fromkeys(keys) if key not in self._cache]
         if missing:
             prompts = [t.format(label) for label, ts in missing for t in ts]
-            vectors = self.clip.encode_texts(prompts)
+            vectors = self.clip.encode_query_texts(prompts)
             at = 0
             with self._lock:
                 for key in missing:
@@ -157,7 +157,7 @@ class ZeroShotClassifier:
             msg = "the description to match is empty"
             raise ConfigError(msg)
         vector = self._image_vector(image)
-        described = self.clip.encode_texts([text])[0]
+        described = self.clip.encode_query_texts([text])[0]
         neutral = self._neutral()
         cos_text = float(described @ vector)
         cos_neutral = float(neutral @ vector)
@@ -168,7 +168,7 @@ class ZeroShotClassifier:
     def _neutral(self) -> Matrix:
         key = ("", NEUTRAL_CAPTIONS)
         if key not in self._cache:
-            mean = self.clip.encode_texts(list(NEUTRAL_CAPTIONS)).mean(axis=0)
+            mean = self.clip.encode_query_texts(list(NEUTRAL_CAPTIONS)).mean(axis=0)
             with self._lock:
                 self._cache[key] = (mean / np.linalg.norm(mean)).astype(np.float32)
         return self._cache[key]

@@ -33,6 +33,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(key)
     home = tmp_path / "mmrag-home"
     monkeypatch.setenv("MMRAG_HOME", str(home))
+    # Query texts on torch: the default (auto) would export a text tower to ONNX in the background for every
+    # test's fresh home. tests/test_onnx_text.py covers that runtime.
+    monkeypatch.setenv("MMRAG_TEXT_RUNTIME", "torch")
     return home
 
 
@@ -62,11 +65,11 @@ def tiny_model_id(tiny_model_dir: Path) -> str:
 def tiny_clip(tiny_model_id: str):  # type: ignore[no-untyped-def]
     from mmrag.clip import ClipModel
 
-    return ClipModel(tiny_model_id, device="cpu", batch_size=4)
+    return ClipModel(tiny_model_id, device="cpu", batch_size=4, text_runtime="torch")
 
 
 @pytest.fixture(scope="session")
 def toy_clip():  # type: ignore[no-untyped-def]
     from mmrag.clip import ClipModel
 
-    return ClipModel("toy", device="cpu")
+    return ClipModel("toy", device="cpu", text_runtime="torch")

@@ -37,7 +37,7 @@ def make_folder(root: Path, n_images: int = 3) -> Path:
 
 
 def open_kb(db: Path, model: str | None, **kw: Any) -> KnowledgeBase:
-    settings = Settings.from_env({}, home=db.parent / "home", db=db, model=model, **kw)
+    settings = Settings.from_env({}, home=db.parent / "home", db=db, model=model, text_runtime="torch", **kw)
     return open_knowledge_base(settings)
 
 

@@ -32,7 +32,7 @@ def demo_kb(root: str) -> KnowledgeBase:
     """The toy demo KB (48 images, 25 notes), built once per session."""
     folder = Path(root) / "files"
     write_demo_folder(folder, per_class=2)
-    kb = open_knowledge_base(Settings.from_env({}, home=Path(root) / "home", model="toy"))
+    kb = open_knowledge_base(Settings.from_env({}, home=Path(root) / "home", model="toy", text_runtime="torch"))
     kb.sync(folder)
     return kb
 

@@ -22,7 +22,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _settings(url: str, tmp_path: Path, name: str, model: str | None) -> Settings:
-    return Settings.from_env({}, home=tmp_path / "home", chroma_url=url, collection=name, model=model)
+    return Settings.from_env(
+        {}, home=tmp_path / "home", chroma_url=url, collection=name, model=model, text_runtime="torch"
+    )
 
 
 def test_sync_against_a_server_matches_embedded(server_url: str, tmp_path: Path, tiny_model_id: str) -> None:
@@ -34,7 +36,9 @@ def test_sync_against_a_server_matches_embedded(server_url: str, tmp_path: Path,
     assert first.added == 5
     assert remote.sync(folder).unchanged == 5
 
-    embedded = open_knowledge_base(Settings.from_env({}, home=tmp_path / "e", model=tiny_model_id))
+    embedded = open_knowledge_base(
+        Settings.from_env({}, home=tmp_path / "e", model=tiny_model_id, text_runtime="torch")
+    )
     embedded.sync(folder)
     assert snapshot(remote) == snapshot(embedded)
 

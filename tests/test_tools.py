@@ -55,7 +55,7 @@ def mini_kb(root: str) -> KnowledgeBase:
         (folder / "notes" / f"{name}.md").write_text(class_note(cls), encoding="utf-8")
     (folder / "images" / "red_circle_01.txt").write_text("a red circle\n", encoding="utf-8")
     (folder / "notes" / "injection.md").write_text(INJECTION + "\n", encoding="utf-8")
-    kb = open_knowledge_base(Settings.from_env({}, home=Path(root) / "home", model="toy"))
+    kb = open_knowledge_base(Settings.from_env({}, home=Path(root) / "home", model="toy", text_runtime="torch"))
     report = kb.sync(folder)
     assert (report.added, report.skipped) == (13, [])
     return kb

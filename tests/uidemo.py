@@ -18,7 +18,7 @@ def build_demo_kb(root: Path) -> Path:
     files = root / "files"
     write_demo_folder(files, per_class=1)
     db = root / "kb"
-    kb = open_knowledge_base(Settings.from_env({}, home=root / "home", db=db, model="toy"))
+    kb = open_knowledge_base(Settings.from_env({}, home=root / "home", db=db, model="toy", text_runtime="torch"))
     kb.sync(files)
     return db
 

@@ -54,11 +54,12 @@ class _Session:
         max_steps: int,
         timeout: float,
         memory: bool = False,
+        one_query: bool = False,
     ) -> None:
         from mmrag.agent import build_agent, load_chat_model
         from mmrag.app import open_knowledge_base
 
-        settings = settings_from(ctx, db=db, chroma_url=chroma_url, llm=llm)
+        settings = settings_from(ctx, one_query=one_query, db=db, chroma_url=chroma_url, llm=llm)
         if agent and not settings.llm:
             msg = "--agent needs a chat model: give --llm provider:model (or set MMRAG_LLM)"
             raise typer.BadParameter(msg)
@@ -129,7 +130,9 @@ def ask(
 ) -> None:
     """Answer a question from the knowledge base: with --llm, a cited answer; without, the best images and
     passages (retrieval only). Prints the image paths to show."""
-    session = _Session(ctx, llm=llm, db=db, chroma_url=chroma_url, agent=agent, max_steps=max_steps, timeout=timeout)
+    session = _Session(
+        ctx, llm=llm, db=db, chroma_url=chroma_url, agent=agent, max_steps=max_steps, timeout=timeout, one_query=True
+    )
     answer = session.answer(question, k=k, vision=vision, stream=not as_json)
     if as_json:
         emit(answer.to_json())

@@ -61,11 +61,18 @@ def _options(
     )
 
 
-def settings_from(ctx: typer.Context, **overrides: Any) -> Settings:
-    """Settings from the environment, then global options, then this command's own options."""
+def settings_from(ctx: typer.Context, *, one_query: bool = False, **overrides: Any) -> Settings:
+    """Settings from the environment, then global options, then this command's own options.
+
+    ``one_query``: the command encodes one query and exits, so with ``text_runtime=auto`` its text stays on
+    torch: preparing ONNX Runtime (seconds) only pays off over many queries.
+    """
     options = dict(ctx.obj or {})
     options.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings.from_env(**options)
+    settings = Settings.from_env(**options)
+    if one_query and settings.text_runtime == "auto":
+        return settings.with_(text_runtime="torch")
+    return settings
 
 
 def emit(data: Any) -> None:

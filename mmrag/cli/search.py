@@ -49,7 +49,7 @@ def search(
         msg = "give a TEXT query, an --image, or both"
         raise typer.BadParameter(msg)
     query = sum(terms[1:], terms[0])
-    kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url))
+    kb = open_knowledge_base(settings_from(ctx, one_query=True, db=db, chroma_url=chroma_url))
     result = kb.as_retriever().search(query, k=k, modality=modality, threshold=threshold, mmr=mmr)
     _warn(result.warnings)
     if as_json:
@@ -70,7 +70,7 @@ def _image_or_kb_vector(
     from mmrag.errors import ImageNotFoundError
     from mmrag.store import IMAGE
 
-    settings = settings_from(ctx, db=db, chroma_url=chroma_url)
+    settings = settings_from(ctx, one_query=True, db=db, chroma_url=chroma_url)
     if Path(image).exists() or not image.startswith("img-"):
         if db or chroma_url or settings.db or settings.chroma_url:
             return open_knowledge_base(settings).clip, Path(image)

@@ -35,7 +35,7 @@ class GappedClip(ClipModel):
     """
 
     def __init__(self, text_shift: float = 1.73, image_shift: float = 1.0, shift_cosine: float = 0.41) -> None:
-        super().__init__("toy", device="cpu")
+        super().__init__("toy", device="cpu", text_runtime="torch")  # the shift lives in _forward (torch)
         rng = np.random.default_rng(0)
         g1, g2 = rng.normal(size=(2, self.dim))
         g1 /= np.linalg.norm(g1)

@@ -1,0 +1,172 @@
+"""Query texts on ONNX Runtime: the exported text tower must give torch's vectors, be cached, and fail safe."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mmrag.onnx_text
+from mmrag.clip import ClipModel
+from mmrag.config import Settings
+from mmrag.errors import ConfigError, TextRuntimeError
+
+TEXTS = ["a red circle", "一个红色的圆形", "日落海边", "", "x", "a big blue square on the left " * 20]
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="module")
+def toy_onnx(onnx_dir: Path) -> ClipModel:
+    """The toy model with its text tower exported once for this module."""
+    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
+    clip.prepare_text_runtime()
+    return clip
+
+
+def _export_name(clip: ClipModel) -> str:
+    """The file name in a status such as ``onnxruntime (text-….onnx)``."""
+    return clip.text_runtime_status.removeprefix("onnxruntime (").removesuffix(")")
+
+
+def _cached_copy(toy: ClipModel, onnx_dir: Path, target: Path) -> Path:
+    """Seed ``target`` with the toy model's export, so a test doesn't pay for another one."""
+    target.mkdir(parents=True, exist_ok=True)
+    copy = target / _export_name(toy)
+    shutil.copyfile(onnx_dir / copy.name, copy)
+    return copy
+
+
+@pytest.mark.parametrize("model", ["toy", "tiny"])
+def test_onnx_vectors_equal_torch_vectors(model: str, tiny_model_id: str, onnx_dir: Path) -> None:
+    clip = ClipModel(
+        "toy" if model == "toy" else tiny_model_id, device="cpu", text_runtime="onnx", runtime_dir=onnx_dir
+    )
+    fast = clip.encode_query_texts(TEXTS)  # mixed lengths in one batch, one longer than the context
+    assert clip.text_runtime_status.startswith("onnxruntime")
+    reference = clip.encode_texts(TEXTS)
+    assert fast.dtype == np.float32
+    assert fast.shape == reference.shape
+    np.testing.assert_allclose(fast, reference, atol=1e-5)
+    for text, row in zip(TEXTS, reference, strict=True):  # one by one, as queries come
+        np.testing.assert_allclose(clip.encode_query_texts([text])[0], row, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+
+
+def test_export_is_cached_and_reused(toy_onnx: ClipModel, onnx_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = _export_name(toy_onnx)
+    assert name.startswith("text-")
+    assert (onnx_dir / name).is_file()
+    assert not list(onnx_dir.glob(".*partial"))
+
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(mmrag.onnx_text, "export", no_export)
+    again = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
+    assert again.prepare_text_runtime() == f"onnxruntime ({name})"
+    np.testing.assert_allclose(again.encode_query_texts(["一只猫"]), toy_onnx.encode_texts(["一只猫"]), atol=1e-5)
+
+
+def test_other_weights_get_their_own_export(toy_onnx: ClipModel, onnx_dir: Path, tiny_model_id: str) -> None:
+    tiny = ClipModel(tiny_model_id, device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
+    assert tiny.prepare_text_runtime() != toy_onnx.text_runtime_status
+    assert len(list(onnx_dir.glob("text-*.onnx"))) == 2
+
+
+def test_an_unreadable_cache_file_is_exported_again(toy_onnx: ClipModel, onnx_dir: Path, tmp_path: Path) -> None:
+    path = _cached_copy(toy_onnx, onnx_dir, tmp_path)
+    path.write_bytes(b"not an onnx model")
+    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=tmp_path)
+    assert clip.prepare_text_runtime() == f"onnxruntime ({path.name})"
+    assert path.stat().st_size > 100_000
+    np.testing.assert_allclose(clip.encode_query_texts(TEXTS), clip.encode_texts(TEXTS), atol=1e-5)
+
+
+def test_auto_prepares_in_the_background_then_switches(toy_onnx: ClipModel, onnx_dir: Path, tmp_path: Path) -> None:
+    _cached_copy(toy_onnx, onnx_dir, tmp_path)
+    clip = ClipModel("toy", device="cpu", text_runtime="auto", runtime_dir=tmp_path)
+    reference = clip.encode_texts(TEXTS)
+    first = clip.encode_query_texts(TEXTS)  # starts the export and answers on torch meanwhile
+    np.testing.assert_allclose(first, reference, atol=1e-5)
+    assert clip.text_runtime_status.startswith(("torch (preparing", "onnxruntime"))
+    assert clip.prepare_text_runtime().startswith("onnxruntime")  # waits for the background export
+    assert len(list(tmp_path.glob("text-*.onnx"))) == 1
+    np.testing.assert_allclose(clip.encode_query_texts(TEXTS), reference, atol=1e-5)
+
+
+def test_a_failed_export_leaves_queries_on_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TextRuntimeError("the exporter broke")
+
+    monkeypatch.setattr(mmrag.onnx_text, "export", broken)
+    clip = ClipModel("toy", device="cpu", text_runtime="auto", runtime_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="mmrag.onnx_text"):
+        first = clip.encode_query_texts(["a red circle"])
+        with pytest.raises(TextRuntimeError, match="the exporter broke"):
+            clip.prepare_text_runtime()
+    assert "query texts stay on torch: the exporter broke" in caplog.text
+    assert clip.text_runtime_status == "torch (onnxruntime unavailable: the exporter broke)"
+    np.testing.assert_allclose(clip.encode_query_texts(["a red circle"]), first, atol=1e-6)
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_an_export_that_disagrees_with_torch_is_refused(
+    toy_onnx: ClipModel, onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_call = mmrag.onnx_text.OnnxTextTower.__call__
+
+    def skewed(self: mmrag.onnx_text.OnnxTextTower, tokens: np.ndarray) -> np.ndarray:
+        out = real_call(self, tokens)
+        out[:, 0] += 0.5 * np.abs(out).max()
+        return out
+
+    _cached_copy(toy_onnx, onnx_dir, tmp_path)
+    monkeypatch.setattr(mmrag.onnx_text.OnnxTextTower, "__call__", skewed)
+    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=tmp_path)
+    with pytest.raises(TextRuntimeError, match="differs from torch"):
+        clip.encode_query_texts(["a red circle"])
+    assert not list(tmp_path.glob("*.onnx"))  # the bad export is not kept
+
+
+def test_missing_exporter_names_the_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=tmp_path)
+    with pytest.raises(TextRuntimeError, match="pip install onnxruntime onnx onnxscript"):
+        clip.prepare_text_runtime()
+
+
+def test_onnx_is_refused_where_it_cannot_apply(tmp_path: Path) -> None:
+    clip = ClipModel("toy", device="cpu", precision="bf16", text_runtime="onnx", runtime_dir=tmp_path)
+    with pytest.raises(TextRuntimeError, match="precision is bf16"):
+        clip.encode_query_texts(["a red circle"])
+    auto = ClipModel("toy", device="cpu", precision="bf16", runtime_dir=tmp_path)
+    assert auto.encode_query_texts(["a red circle"]).shape == (1, auto.dim)
+    assert auto.text_runtime_status == "torch (precision is bf16)"
+
+
+def test_torch_runtime_never_exports(tmp_path: Path) -> None:
+    clip = ClipModel("toy", device="cpu", text_runtime="torch", runtime_dir=tmp_path / "onnx")
+    np.testing.assert_allclose(clip.encode_query_texts(TEXTS), clip.encode_texts(TEXTS), atol=1e-6)
+    assert clip.text_runtime_status == "torch (text_runtime=torch)"
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_text_runtime_setting(tmp_path: Path) -> None:
+    settings = Settings.from_env({"MMRAG_TEXT_RUNTIME": "onnx", "MMRAG_HOME": str(tmp_path)})
+    clip = ClipModel.from_settings(settings)
+    assert clip.text_runtime == "onnx"
+    assert clip.runtime_dir == tmp_path / "onnx"
+    with pytest.raises(ConfigError, match="MMRAG_TEXT_RUNTIME"):
+        Settings.from_env({"MMRAG_TEXT_RUNTIME": "tensorrt"})
+    with pytest.raises(ConfigError, match="text runtime"):
+        ClipModel("toy", text_runtime="fast")
