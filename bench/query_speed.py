@@ -4,11 +4,12 @@ The knowledge base holds 50k image and 50k text records in embedded Chroma, buil
 random unit vectors (speed doesn't depend on content), a real ~5 KB thumbnail as each image's document,
 and ~300-character text chunks. Queries go through the real path: ViT-B-32 text
 tower (seeded random weights) with padding trimmed, two Chroma HNSW searches, per-modality calibration,
-fusion, then the chosen hits' documents. Each text runtime (torch, then ONNX Runtime) runs the same 200
-distinct queries, then the same again (query cache hits), in one process on one KB.
+fusion (MMR off: each modality's top k comes back with its documents). In each round, each text runtime
+(torch, then ONNX Runtime) runs the same 200 new distinct queries, then the same again (query cache hits),
+in one process on one KB; figures pool the rounds.
 
-    python bench/query_speed.py                     # torch vs onnx
-    python bench/query_speed.py --runtimes onnx     # one runtime
+    python bench/query_speed.py                          # torch vs onnx, 3 rounds
+    python bench/query_speed.py --runtimes onnx --rounds 1
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--runtimes", default="torch,onnx", help="text runtimes to measure, baseline first")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the runtimes take turns within each")
     args = parser.parse_args()
 
     import chromadb
@@ -87,31 +89,43 @@ def main() -> None:
 
     rng = np.random.default_rng(1)
     queries = [f"a photo of a {a} near a {b} {i}" for i, (a, b) in enumerate(rng.choice(WORDS, (args.queries, 2)))]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.queries} distinct queries, k=10")
+    runtimes = args.runtimes.split(",")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.queries} distinct queries per round, "
+        f"{args.rounds} rounds (runtimes interleaved), k=10"
+    )
+    if "onnx" in runtimes:
+        clip.text_runtime = "onnx"
+        start = time.perf_counter()
+        print(f"[onnx] {clip.prepare_text_runtime()}: export or load {time.perf_counter() - start:.1f}s")
+    pooled: dict[str, dict[str, dict[str, list[float]]]] = {}
+    round_p50s: dict[str, list[float]] = {r: [] for r in runtimes}
+    for round_ in range(args.rounds):
+        texts = [f"{q} r{round_}" for q in queries]  # new texts every round: no cache hits across rounds
+        for runtime in runtimes:
+            clip.text_runtime = runtime
+            searcher = Searcher(kb)  # a fresh query cache
+            for q in ["warm up one", "warm up two", "warm up three"]:
+                searcher.search(q, k=10)
+            fresh, repeat = run(searcher, texts), run(searcher, texts)
+            round_p50s[runtime].append(percentile(fresh["total"], 50))
+            for name, timings in (("distinct queries", fresh), ("repeated queries (text cache hits)", repeat)):
+                into = pooled.setdefault(runtime, {}).setdefault(name, {})
+                for key, values in timings.items():
+                    into.setdefault(key, []).extend(values)
     p50s = {}
-    for runtime in args.runtimes.split(","):
-        clip.text_runtime = runtime
-        if runtime == "onnx":
-            start = time.perf_counter()
-            clip.prepare_text_runtime()
-            print(f"[onnx] export or load: {time.perf_counter() - start:.1f}s")
-        searcher = Searcher(kb)  # a fresh query cache
-        for q in ["warm up one", "warm up two", "warm up three"]:
-            searcher.search(q, k=10)
-        fresh = run(searcher, queries)
-        repeat = run(searcher, queries)
-        p50s[runtime] = percentile(fresh["total"], 50)
-        print(f"[{runtime}] {clip.text_runtime_status}")
-        for name, timings in [("distinct queries", fresh), ("repeated queries (text cache hits)", repeat)]:
+    for runtime in runtimes:
+        print(f"[{runtime}] round p50s: {', '.join(f'{p:.1f}' for p in round_p50s[runtime])} ms")
+        for name, timings in pooled[runtime].items():
             t = timings["total"]
             breakdown = ", ".join(f"{k} {statistics.median(v) * 1000:.1f}" for k, v in timings.items() if k != "total")
             print(
                 f"  {name}: p50 {percentile(t, 50):.1f} ms, p95 {percentile(t, 95):.1f} ms  (medians: {breakdown} ms)"
             )
-    if len(p50s) > 1:
-        base, *others = p50s
-        for other in others:
-            print(f"distinct-query p50, {base} / {other}: {p50s[base] / p50s[other]:.2f}x")
+        p50s[runtime] = percentile(pooled[runtime]["distinct queries"]["total"], 50)
+    base, *others = runtimes
+    for other in others:
+        print(f"distinct-query p50, {base} / {other}: {p50s[base] / p50s[other]:.2f}x")
 
     tokens = clip._ensure().tokenizer(["a photo of a cat near a tree"])
     model = clip._ensure().model

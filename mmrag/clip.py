@@ -378,6 +378,9 @@ class ClipModel:
             TextRuntimeError: it can't be prepared: a package is missing, the export fails or disagrees
                 with torch, or the model runs on a GPU, in bf16, or has a text tower it can't run.
         """
+        if self.text_runtime == "torch":
+            msg = "text_runtime is torch (MMRAG_TEXT_RUNTIME=torch): query texts stay on torch"
+            raise TextRuntimeError(msg)
         runtime = self._onnx_runtime(self._ensure(), strict=True)
         assert runtime is not None
         runtime.prepare()

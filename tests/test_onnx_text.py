@@ -158,6 +158,8 @@ def test_torch_runtime_never_exports(tmp_path: Path) -> None:
     clip = ClipModel("toy", device="cpu", text_runtime="torch", runtime_dir=tmp_path / "onnx")
     np.testing.assert_allclose(clip.encode_query_texts(TEXTS), clip.encode_texts(TEXTS), atol=1e-6)
     assert clip.text_runtime_status == "torch (text_runtime=torch)"
+    with pytest.raises(TextRuntimeError, match="MMRAG_TEXT_RUNTIME=torch"):
+        clip.prepare_text_runtime()
     assert not (tmp_path / "onnx").exists()
 
 
@@ -170,3 +172,20 @@ def test_text_runtime_setting(tmp_path: Path) -> None:
         Settings.from_env({"MMRAG_TEXT_RUNTIME": "tensorrt"})
     with pytest.raises(ConfigError, match="text runtime"):
         ClipModel("toy", text_runtime="fast")
+
+
+def test_search_results_are_the_same_on_either_runtime(
+    toy_onnx: ClipModel, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from mmrag.store import KnowledgeBase
+    from tests.test_retrieval import demo_kb
+
+    on_torch = demo_kb(str(tmp_path_factory.mktemp("demo-kb")))
+    on_onnx = KnowledgeBase(on_torch.client, toy_onnx, name=on_torch.name, location=on_torch.location)
+    torch_search, onnx_search = on_torch.as_retriever(k=8), on_onnx.as_retriever(k=8)
+    for query in ["a red circle", "一个蓝色的正方形", "green triangle notes", "紫色"]:
+        expected, got = torch_search.search(query).hits, onnx_search.search(query).hits
+        assert expected, query
+        assert [h.id for h in got] == [h.id for h in expected], query
+        np.testing.assert_allclose([h.relevance for h in got], [h.relevance for h in expected], atol=1e-4)
+        assert got[0].document == expected[0].document

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,26 @@ def test_mmr_diversifies(retriever: MultimodalRetriever) -> None:
     kinds = {_name(d).rsplit("_", 1)[0] for d in diverse}
     assert len(kinds) >= len({_name(d).rsplit("_", 1)[0] for d in plain})
     assert len(kinds) == 4
+    for doc in diverse:  # MMR fetches the chosen hits' documents after choosing
+        assert doc.metadata["thumbnail"].startswith("data:image/jpeg;base64,")
+        assert Path(doc.metadata["path"]).is_file()
+
+
+def test_mmr_and_plain_search_agree_on_what_a_hit_carries(kb: KnowledgeBase) -> None:
+    searcher = Searcher(kb)
+    plain = searcher.search("a red circle", k=6, threshold=0).hits
+    mmr = searcher.search("a red circle", k=6, threshold=0, mmr=True, lambda_mult=1.0).hits
+    assert [h.id for h in mmr] == [h.id for h in plain]  # lambda 1: pure relevance
+    for a, b in zip(plain, mmr, strict=True):
+        assert (a.source, a.document, a.metadata) == (b.source, b.document, b.metadata)
+    assert {h.modality for h in plain} == {IMAGE, TEXT}
+
+
+def test_a_hit_deleted_before_its_documents_are_fetched_is_dropped(kb: KnowledgeBase) -> None:
+    searcher = Searcher(kb)
+    hits = searcher.search("a red circle", k=3, threshold=0, mmr=True).hits
+    gone = replace(hits[0], id="img-deleted-meanwhile")
+    assert [h.id for h in searcher._with_documents([gone, *hits[1:]])] == [h.id for h in hits[1:]]
 
 
 def test_repeated_queries_hit_the_text_cache(kb: KnowledgeBase) -> None:

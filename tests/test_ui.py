@@ -44,6 +44,8 @@ def test_ask_shows_the_answer_with_its_images(app: AppTest) -> None:
     assert "No LLM was used" in texts(app)
     app.button(key="h1-0").click().run()  # enlarge the first image (a dialog)
     assert not app.exception, app.exception
+    sidebar = "\n".join(str(c.value) for c in app.sidebar.caption)
+    assert "Query texts: torch (text_runtime=torch)" in sidebar  # the tests' MMRAG_TEXT_RUNTIME
 
 
 def test_browse_and_delete_a_document(app: AppTest) -> None:

@@ -162,7 +162,10 @@ if llm_spec:
         st.sidebar.warning(f"{e}. Answering retrieval-only.")
 
 with st.sidebar:
-    st.caption(f"Knowledge base: `{ws.kb.location}`  \nModel: `{ws.model_label}`")
+    st.caption(
+        f"Knowledge base: `{ws.kb.location}`  \nModel: `{ws.model_label}`  \n"
+        f"Query texts: {ws.kb.clip.text_runtime_status}"
+    )
     if not ws.multilingual:
         st.caption(
             "This model reads English only (the toy: English and Chinese); a note appears when a question "
