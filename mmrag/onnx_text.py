@@ -3,20 +3,34 @@
 A query is one short text, and on a CPU its cost is the text tower's small matrix products. ONNX Runtime
 runs them about twice as fast as torch here (torch's MKL takes a slow path on AMD CPUs; docs/benchmarks.md),
 with the same vectors to ~1e-6. The export takes a while (~15 s for ViT-B-32), so it happens once per
-model weights and is cached as ``<runtime_dir>/text-<weights hash>.onnx``; later processes only load it
-(~0.5 s).
+model weights and is cached as ``<runtime_dir>/text-<weights hash>.onnx``; later processes only load it.
 
 :class:`OnnxTextRuntime` goes idle → preparing → ready, or → failed with a reason. It prepares either in a
 background thread (queries keep using torch meanwhile) or on demand, and it is only trusted once it agrees
 with torch on probe texts.
+
+The export runs in a child process (``python -m mmrag.onnx_text JOB OUT``): it is long, Python-heavy work
+that would hold the GIL against the queries being served, and a process that exits meanwhile must not be
+held up or crash (C++ work in a daemon thread at interpreter exit aborts the process). The child finishes
+the cache file even if its parent has gone. The short in-process steps (hashing, loading, checking) hold a
+lock that an ``atexit`` hook waits for.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
+import importlib.util
 import logging
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,11 +103,7 @@ def export(tower: TextTower, example: torch.Tensor, path: Path, *, context_lengt
     """
     import torch
 
-    try:
-        import onnxscript  # noqa: F401  (the dynamo exporter's dependency; fail early and clearly)
-    except ImportError as e:
-        msg = f"exporting the text tower to ONNX needs the onnx and onnxscript packages: {INSTALL_HINT}"
-        raise TextRuntimeError(msg) from e
+    check_exporter()
     batch = torch.export.Dim("batch", min=1, max=4096)
     positions = torch.export.Dim("positions", min=2, max=context_length)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +134,95 @@ def export(tower: TextTower, example: torch.Tensor, path: Path, *, context_lengt
         partial.unlink(missing_ok=True)
 
 
+def check_exporter() -> None:
+    """Raise if the exporter's packages (onnx, onnxscript) are missing."""
+    for name in ("onnx", "onnxscript"):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            msg = f"exporting the text tower to ONNX needs the onnx and onnxscript packages: {INSTALL_HINT}"
+            raise TextRuntimeError(msg)
+
+
+def write_job(tower: TextTower, example: torch.Tensor, *, context_length: int) -> Path:
+    """Save what the exporting child needs in a private temporary folder; returns the job file."""
+    import torch
+
+    folder = Path(tempfile.mkdtemp(prefix="mmrag-onnx-export-"))
+    job = folder / "job.pt"
+    torch.save({"tower": tower, "example": example, "context_length": context_length}, job)
+    return job
+
+
+def run_job(job: Path, path: Path, *, timeout: float = 1800) -> None:
+    """Export in a child process and wait for it (a plain wait: safe while the interpreter exits).
+
+    Raises:
+        TextRuntimeError: the child failed (its last error line is in the message) or timed out.
+    """
+    # No pipes: the child must be able to finish (and write the cache) after this process has gone.
+    command = [sys.executable, "-m", "mmrag.onnx_text", str(job), str(path), str(os.getpid())]
+    try:
+        done = subprocess.run(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=timeout, start_new_session=True, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as e:
+        msg = f"exporting the text tower took over {timeout:.0f} s; set MMRAG_TEXT_RUNTIME=torch"
+        raise TextRuntimeError(msg) from e
+    if done.returncode != 0 or not path.is_file():
+        error = job.with_name("error.txt")
+        reason = error.read_text().strip() if error.is_file() else f"the exporter exited with {done.returncode}"
+        msg = f"exporting the text tower failed: {reason}"
+        raise TextRuntimeError(msg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The exporting child: ``python -m mmrag.onnx_text JOB OUT PARENT_PID``.
+
+    Reads its job (written by this same library in a private temporary folder, hence the trusted load),
+    exports to OUT, and leaves a failure's reason in ``error.txt`` beside the job for the parent. If the
+    parent has gone meanwhile, it removes the job's folder itself.
+    """
+    import torch
+    from filelock import FileLock
+
+    job_arg, out_arg, parent = argv or sys.argv[1:]
+    job_file, out = Path(job_arg), Path(out_arg)
+    with contextlib.suppress(OSError):
+        os.nice(10)  # be the least urgent work on the machine
+    torch.set_num_threads(1)
+    try:
+        job = torch.load(job_file, weights_only=False)
+        job_file.unlink(missing_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(out) + ".lock"):  # another process may be exporting the same weights
+            if not out.is_file():
+                export(job["tower"], job["example"], out, context_length=job["context_length"])
+    except Exception as e:
+        job_file.with_name("error.txt").write_text(str(e) if isinstance(e, TextRuntimeError) else repr(e))
+        return 1
+    finally:
+        if str(os.getppid()) != parent:
+            shutil.rmtree(job_file.parent, ignore_errors=True)
+    return 0
+
+
+_RUNTIMES: weakref.WeakSet[OnnxTextRuntime] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_runtimes() -> None:
+    for runtime in list(_RUNTIMES):
+        runtime.close()
+
+
+class _Closing(TextRuntimeError):
+    """The process is exiting: in-process preparation stops."""
+
+
 class OnnxTextRuntime:
     """Prepares one model's ONNX text tower, once, and says whether it is ready.
 
@@ -147,6 +246,10 @@ class OnnxTextRuntime:
         self._error: TextRuntimeError | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._busy = threading.Lock()  # held while a step runs C++ work in this process
+        self._closing = False
+        self._exporting = False
+        _RUNTIMES.add(self)
 
     @property
     def session(self) -> OnnxTextTower | None:
@@ -159,6 +262,8 @@ class OnnxTextRuntime:
             return f"onnxruntime ({self._session.path.name})"
         if self._error is not None:
             return f"torch (onnxruntime unavailable: {self._error})"
+        if self._exporting:
+            return "torch (exporting the text tower for onnxruntime in a child process)"
         if self._thread is not None:
             return "torch (preparing onnxruntime in the background)"
         return "torch (onnxruntime not prepared yet)"
@@ -170,6 +275,20 @@ class OnnxTextRuntime:
                 return
             self._thread = threading.Thread(target=self._prepare_quietly, name="mmrag-onnx-text", daemon=True)
             self._thread.start()
+
+    def close(self) -> None:
+        """Stop preparing: wait for an in-process step to end (a second or two) and start no other."""
+        self._closing = True
+        with self._busy:
+            pass
+
+    @contextlib.contextmanager
+    def _step(self) -> Iterator[None]:
+        with self._busy:
+            if self._closing:
+                msg = "the process is exiting"
+                raise _Closing(msg)
+            yield
 
     def prepare(self) -> OnnxTextTower:
         """Prepare now (or wait for the background preparation) and return the session.
@@ -193,7 +312,7 @@ class OnnxTextRuntime:
         with self._lock:
             if self._session is None and self._error is None:
                 self._build()
-        if self._error is not None:
+        if self._error is not None and not isinstance(self._error, _Closing):
             log.warning("query texts stay on torch: %s", self._error)
 
     def _build(self) -> None:
@@ -210,12 +329,23 @@ class OnnxTextRuntime:
         except ImportError as e:
             msg = f"the onnxruntime package is not installed: {INSTALL_HINT}"
             raise TextRuntimeError(msg) from e
-        path = self.cache_dir / f"text-{weights_key(self.tower)}.onnx"
-        session = _try_load(path, self.threads)
+        with self._step():
+            path = self.cache_dir / f"text-{weights_key(self.tower)}.onnx"
+            session = _try_load(path, self.threads)
         if session is None:
-            export(self.tower, self.probe, path, context_length=self.context_length)
-            session = OnnxTextTower(path, threads=self.threads)
-        difference = self._difference(session)
+            check_exporter()
+            with self._step():
+                job = write_job(self.tower, self.probe, context_length=self.context_length)
+            self._exporting = True
+            try:
+                run_job(job, path)
+            finally:
+                self._exporting = False
+                shutil.rmtree(job.parent, ignore_errors=True)
+            with self._step():
+                session = OnnxTextTower(path, threads=self.threads)
+        with self._step():
+            difference = self._difference(session)
         if difference > TOLERANCE:
             path.unlink(missing_ok=True)
             msg = f"the exported text tower differs from torch by {difference:.2e} (> {TOLERANCE:.0e})"
@@ -248,3 +378,7 @@ def _unit(features: Any) -> npt.NDArray[np.float32]:
     norms = np.linalg.norm(values, axis=-1, keepdims=True)
     unit: npt.NDArray[np.float32] = (values / np.maximum(norms, 1e-12)).astype(np.float32)
     return unit
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +71,7 @@ def test_export_is_cached_and_reused(toy_onnx: ClipModel, onnx_dir: Path, monkey
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(mmrag.onnx_text, "export", no_export)
+    monkeypatch.setattr(mmrag.onnx_text, "run_job", no_export)
     again = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
     assert again.prepare_text_runtime() == f"onnxruntime ({name})"
     np.testing.assert_allclose(again.encode_query_texts(["一只猫"]), toy_onnx.encode_texts(["一只猫"]), atol=1e-5)
@@ -108,7 +110,7 @@ def test_a_failed_export_leaves_queries_on_torch(
     def broken(*args: object, **kwargs: object) -> None:
         raise TextRuntimeError("the exporter broke")
 
-    monkeypatch.setattr(mmrag.onnx_text, "export", broken)
+    monkeypatch.setattr(mmrag.onnx_text, "run_job", broken)
     clip = ClipModel("toy", device="cpu", text_runtime="auto", runtime_dir=tmp_path)
     with caplog.at_level(logging.WARNING, logger="mmrag.onnx_text"):
         first = clip.encode_query_texts(["a red circle"])
@@ -189,3 +191,28 @@ def test_search_results_are_the_same_on_either_runtime(
         assert [h.id for h in got] == [h.id for h in expected], query
         np.testing.assert_allclose([h.relevance for h in got], [h.relevance for h in expected], atol=1e-4)
         assert got[0].document == expected[0].document
+
+
+def test_a_process_that_exits_while_preparing_exits_cleanly(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from mmrag.clip import ClipModel\n"
+        f"clip = ClipModel('toy', device='cpu', text_runtime='auto', runtime_dir=Path({str(tmp_path)!r}))\n"
+        "clip.encode_query_texts(['a red circle'])\n"
+        "print(clip.text_runtime_status)\n"
+        "while sys.argv[1] == 'wait' and 'child process' not in clip.text_runtime_status:\n"
+        "    time.sleep(0.05)\n"
+    )
+    for _ in range(3):  # exit at once, while hashing the weights or writing the export's job
+        done = subprocess.run([sys.executable, "-c", script, "now"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr  # C++ work in a thread at exit used to abort the process
+        assert done.stdout.startswith("torch (preparing")
+    done = subprocess.run([sys.executable, "-c", script, "wait"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr  # exit while the child exports
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("text-*.onnx")) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the detached child finishes the export after its parent has gone
+    (export,) = tmp_path.glob("text-*.onnx")
+    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=tmp_path)
+    assert clip.prepare_text_runtime() == f"onnxruntime ({export.name})"

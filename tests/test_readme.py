@@ -23,18 +23,29 @@ def _blocks(lang: str, path: Path = README) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
 
 
+def _env(folder: Path) -> dict[str, str]:
+    """The user's environment without MMRAG_* settings, with mmrag's home in ``folder``. Query texts stay on
+    torch: an example that ran long enough would start an ONNX export that outlives it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMRAG_")}
+    return env | {"MMRAG_HOME": str(folder / "home"), "MMRAG_TEXT_RUNTIME": "torch"}
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run the README's offline commands (mmrag demo, then a search) in a fresh folder."""
     folder = tmp_path_factory.mktemp("readme")
     offline = next(b for b in _blocks("bash") if b.startswith("mmrag demo"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMRAG_")} | {"MMRAG_HOME": str(folder / "home")}
     outputs = []
     for line in offline.strip().splitlines():
         args = shlex.split(line)
         assert args[0] == "mmrag"
         proc = subprocess.run(
-            [sys.executable, "-m", "mmrag", *args[1:]], cwd=folder, env=env, capture_output=True, text=True, timeout=300
+            [sys.executable, "-m", "mmrag", *args[1:]],
+            cwd=folder,
+            env=_env(folder),
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert proc.returncode == 0, proc.stderr
         outputs.append(proc.stdout)
@@ -48,7 +59,9 @@ def outputs(workdir: Path) -> dict[str, str]:
     """Each Python example, run once in the README's order: example → its stdout."""
     results = {}
     for example in _blocks("python") + [b for guide in GUIDES for b in _blocks("python", guide)]:
-        proc = subprocess.run([sys.executable, "-c", example], cwd=workdir, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", example], cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, f"{example}\n{proc.stderr}"
         results[example] = proc.stdout
     return results

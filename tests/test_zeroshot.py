@@ -61,8 +61,8 @@ def test_label_embeddings_are_cached(toy_clip: ClipModel, monkeypatch: pytest.Mo
     image = toy_clip.encode_images([draw(CLASSES[0], random.Random(4), size=96)])[0]
     classifier.classify(image, LABELS)
     calls: list[int] = []
-    original = toy_clip.encode_texts
-    monkeypatch.setattr(toy_clip, "encode_texts", lambda texts: calls.append(len(texts)) or original(texts))
+    original = toy_clip.encode_query_texts
+    monkeypatch.setattr(toy_clip, "encode_query_texts", lambda texts: calls.append(len(texts)) or original(texts))
     classifier.classify(image, LABELS)
     assert calls == []
     classifier.classify(image, [*LABELS[:3], "pink hexagon"])
