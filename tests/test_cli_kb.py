@@ -74,3 +74,13 @@ def test_errors_exit_1_with_a_message(tmp_path: Path, folder: Path, tiny_model_i
     assert "not a folder" in missing.stderr
     usage = mmrag("remove", home=home, check=False)
     assert usage.returncode == 2
+
+
+def test_info_prepares_the_query_text_runtime(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    before = json.loads(mmrag("--model", "toy", "info", "--json", home=home).stdout)
+    assert before["model"] == "toy"
+    assert before["text_runtime"] == "torch (onnxruntime not prepared yet)"
+    after = json.loads(mmrag("--model", "toy", "info", "--prepare", "--json", home=home).stdout)
+    (export,) = (home / "onnx").glob("text-*.onnx")
+    assert after["text_runtime"] == f"onnxruntime ({export.name})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +121,16 @@ def test_missing_image_is_an_error(demo_home: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "none.png" in proc.stderr
+
+
+def test_one_shot_commands_keep_query_texts_on_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from mmrag.cli.common import settings_from
+
+    ctx: Any = SimpleNamespace(obj={})
+    monkeypatch.setenv("MMRAG_TEXT_RUNTIME", "auto")
+    assert settings_from(ctx, one_query=True).text_runtime == "torch"  # one query doesn't repay an export
+    assert settings_from(ctx).text_runtime == "auto"  # chat and ui
+    monkeypatch.setenv("MMRAG_TEXT_RUNTIME", "onnx")
+    assert settings_from(ctx, one_query=True).text_runtime == "onnx"  # an explicit choice is kept

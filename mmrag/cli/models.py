@@ -11,11 +11,23 @@ from mmrag.cli.common import JsonFlag, app, emit, settings_from
 
 
 @app.command()
-def info(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Load the model and show what it is: dimension, device, context length, image size."""
+def info(
+    ctx: typer.Context,
+    prepare: Annotated[
+        bool,
+        typer.Option(
+            "--prepare",
+            help="Export the text tower for ONNX Runtime now (once per model), so queries are fast from the first.",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load the model and show what it is: dimension, device, context length, image size, query text runtime."""
     from mmrag.app import build_clip
 
-    clip = build_clip(settings_from(ctx))
+    clip = build_clip(settings_from(ctx, text_runtime="onnx" if prepare else None))
+    if prepare:
+        clip.prepare_text_runtime()
     data = {
         "model": clip.label,
         "dim": clip.dim,
@@ -23,6 +35,7 @@ def info(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         "context_length": clip.context_length,
         "image_size": clip.image_size,
         "logit_scale": round(clip.logit_scale, 4),
+        "text_runtime": clip.text_runtime_status,
     }
     if as_json:
         emit(data)
