@@ -160,7 +160,7 @@ def run_job(job: Path, path: Path, *, timeout: float = 1800) -> None:
     """Export in a child process and wait for it (a plain wait: safe while the interpreter exits).
 
     Raises:
-        TextRuntimeError: the child failed (its last error line is in the message) or timed out.
+        TextRuntimeError: the child failed (with the reason it left in error.txt) or timed out.
     """
     # No pipes: the child must be able to finish (and write the cache) after this process has gone.
     command = [sys.executable, "-m", "mmrag.onnx_text", str(job), str(path), str(os.getpid())]
