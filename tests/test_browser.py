@@ -57,6 +57,7 @@ def test_ask_in_a_real_browser_shows_images(tmp_path: Path) -> None:
         "MMRAG_HOME": str(tmp_path / "home"),
         "MMRAG_DB": str(db),
         "MMRAG_MODEL": "toy",
+        "MMRAG_TEXT_RUNTIME": "torch",  # no detached ONNX export outliving the server we stop
     }
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
