@@ -84,5 +84,9 @@ class Calibrator:
         return centre, max(spread, MIN_SPREAD)
 
     def z_scores(self, modality: str, query: Matrix, cosines: Matrix) -> Matrix:
-        centre, spread = self.centre_and_spread(modality, query)
-        return ((np.asarray(cosines, dtype=np.float32) - centre) / spread).astype(np.float32)
+        return robust_z(cosines, *self.centre_and_spread(modality, query))
+
+
+def robust_z(cosines: Matrix | list[float], centre: float, spread: float) -> Matrix:
+    """How many robust standard deviations each cosine lies above its modality's centre."""
+    return ((np.asarray(cosines, dtype=np.float32) - centre) / spread).astype(np.float32)

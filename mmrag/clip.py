@@ -359,13 +359,13 @@ class ClipModel:
         if session is None:
             return self.encode_texts(texts, threads=QUERY_THREADS)
         _check_texts(texts)
+        from mmrag.onnx_text import unit_rows
         from mmrag.text_tower import trim
 
         out = []
         for start in range(0, len(texts), self.batch_size):
             tokens = trim(loaded.tokenizer([str(t) for t in texts[start : start + self.batch_size]]))
-            features = session(tokens.numpy())
-            out.append(features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12))
+            out.append(unit_rows(session(tokens.numpy())))
         return _stack(out, loaded.dim)
 
     def prepare_text_runtime(self) -> str:

@@ -9,7 +9,7 @@ model weights and is cached as ``<runtime_dir>/text-<weights hash>.onnx``; later
 background thread (queries keep using torch meanwhile) or on demand, and it is only trusted once it agrees
 with torch on probe texts.
 
-The export runs in a child process (``python -m mmrag.onnx_text JOB OUT``): it is long, Python-heavy work
+The export runs in a child process (``python -m mmrag.cli.onnx_export``): it is long, Python-heavy work
 that would hold the GIL against the queries being served, and a process that exits meanwhile must not be
 held up or crash (C++ work in a daemon thread at interpreter exit aborts the process). The child finishes
 the cache file even if its parent has gone. The short in-process steps (hashing, loading, checking) hold a
@@ -156,6 +156,25 @@ def write_job(tower: TextTower, example: torch.Tensor, *, context_length: int) -
     return job
 
 
+def export_job(job: Path, path: Path) -> None:
+    """Do a job that :func:`write_job` wrote (in the child): load it, remove it, export to ``path``.
+
+    The job file is loaded as a full pickle: it is this library's own output, in a private folder.
+
+    Raises:
+        TextRuntimeError: the export fails.
+    """
+    import torch
+    from filelock import FileLock
+
+    spec = torch.load(job, weights_only=False)
+    job.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):  # another process may be exporting the same weights
+        if not path.is_file():
+            export(spec["tower"], spec["example"], path, context_length=spec["context_length"])
+
+
 def run_job(job: Path, path: Path, *, timeout: float = 1800) -> None:
     """Export in a child process and wait for it (a plain wait: safe while the interpreter exits).
 
@@ -163,7 +182,7 @@ def run_job(job: Path, path: Path, *, timeout: float = 1800) -> None:
         TextRuntimeError: the child failed (with the reason it left in error.txt) or timed out.
     """
     # No pipes: the child must be able to finish (and write the cache) after this process has gone.
-    command = [sys.executable, "-m", "mmrag.onnx_text", str(job), str(path), str(os.getpid())]
+    command = [sys.executable, "-m", "mmrag.cli.onnx_export", str(job), str(path), str(os.getpid())]
     try:
         done = subprocess.run(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -177,37 +196,6 @@ def run_job(job: Path, path: Path, *, timeout: float = 1800) -> None:
         reason = error.read_text().strip() if error.is_file() else f"the exporter exited with {done.returncode}"
         msg = f"exporting the text tower failed: {reason}"
         raise TextRuntimeError(msg)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The exporting child: ``python -m mmrag.onnx_text JOB OUT PARENT_PID``.
-
-    Reads its job (written by this same library in a private temporary folder, hence the trusted load),
-    exports to OUT, and leaves a failure's reason in ``error.txt`` beside the job for the parent. If the
-    parent has gone meanwhile, it removes the job's folder itself.
-    """
-    import torch
-    from filelock import FileLock
-
-    job_arg, out_arg, parent = argv or sys.argv[1:]
-    job_file, out = Path(job_arg), Path(out_arg)
-    with contextlib.suppress(OSError):
-        os.nice(10)  # be the least urgent work on the machine
-    torch.set_num_threads(1)
-    try:
-        job = torch.load(job_file, weights_only=False)
-        job_file.unlink(missing_ok=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(out) + ".lock"):  # another process may be exporting the same weights
-            if not out.is_file():
-                export(job["tower"], job["example"], out, context_length=job["context_length"])
-    except Exception as e:
-        job_file.with_name("error.txt").write_text(str(e) if isinstance(e, TextRuntimeError) else repr(e))
-        return 1
-    finally:
-        if str(os.getppid()) != parent:
-            shutil.rmtree(job_file.parent, ignore_errors=True)
-    return 0
 
 
 _RUNTIMES: weakref.WeakSet[OnnxTextRuntime] = weakref.WeakSet()
@@ -300,28 +288,27 @@ class OnnxTextRuntime:
         thread = self._thread
         if thread is not None:
             thread.join()
-        with self._lock:
-            if self._session is None and self._error is None:
-                self._build()
+        self._build_once()
         if self._error is not None:
             raise self._error
         assert self._session is not None
         return self._session
 
     def _prepare_quietly(self) -> None:
-        with self._lock:
-            if self._session is None and self._error is None:
-                self._build()
+        self._build_once()
         if self._error is not None and not isinstance(self._error, _Closing):
             log.warning("query texts stay on torch: %s", self._error)
 
-    def _build(self) -> None:
-        try:
-            self._session = self._load_checked()
-        except TextRuntimeError as e:
-            self._error = e
-        except Exception as e:  # an unexpected failure must leave torch working, never break queries
-            self._error = TextRuntimeError(f"{type(e).__name__}: {e}")
+    def _build_once(self) -> None:
+        with self._lock:
+            if self._session is not None or self._error is not None:
+                return
+            try:
+                self._session = self._load_checked()
+            except TextRuntimeError as e:
+                self._error = e
+            except Exception as e:  # an unexpected failure must leave torch working, never break queries
+                self._error = TextRuntimeError(f"{type(e).__name__}: {e}")
 
     def _load_checked(self) -> OnnxTextTower:
         try:
@@ -356,8 +343,8 @@ class OnnxTextRuntime:
         import torch
 
         with torch.no_grad():
-            expected = _unit(self.tower(self.probe).float().numpy())
-        got = _unit(session(self.probe.numpy()))
+            expected = unit_rows(self.tower(self.probe).float().numpy())
+        got = unit_rows(session(self.probe.numpy()))
         return float(np.abs(expected - got).max())
 
 
@@ -373,12 +360,9 @@ def _try_load(path: Path, threads: int) -> OnnxTextTower | None:
         return None
 
 
-def _unit(features: Any) -> npt.NDArray[np.float32]:
+def unit_rows(features: Any) -> npt.NDArray[np.float32]:
+    """``features`` as float32 rows of length 1."""
     values = np.asarray(features, dtype=np.float32)
     norms = np.linalg.norm(values, axis=-1, keepdims=True)
     unit: npt.NDArray[np.float32] = (values / np.maximum(norms, 1e-12)).astype(np.float32)
     return unit
-
-
-if __name__ == "__main__":
-    sys.exit(main())

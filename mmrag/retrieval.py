@@ -22,7 +22,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field
 
-from mmrag.calibration import Calibrator, normal_cdf
+from mmrag.calibration import Calibrator, normal_cdf, robust_z
 from mmrag.clip import Matrix
 from mmrag.errors import ConfigError
 from mmrag.images import ImageSource
@@ -199,7 +199,9 @@ class Searcher:
         MMR's candidates are searched for ids, distances and vectors only: fetching documents (image
         thumbnails are several KB each) for every candidate costs more than the search, and only k are kept.
         """
-        wanted = {h.modality: [g.id for g in hits if g.modality == h.modality] for h in hits}
+        wanted: dict[str, list[str]] = {}
+        for hit in hits:
+            wanted.setdefault(hit.modality, []).append(hit.id)
         futures = [_pool().submit(self.kb.get, modality, ids) for modality, ids in wanted.items()]
         records = {r.id: r for f in futures for r in f.result()}
         return [
@@ -213,7 +215,7 @@ def _calibrated(modality: str, raw: Mapping[str, Any], centre: float, spread: fl
     """Candidates as hits scored against their modality's centre and spread (with documents if searched)."""
     ids = raw["ids"][0] if raw.get("ids") else []
     cosines = 1.0 - np.asarray(raw["distances"][0] if ids else [], dtype=np.float32)
-    zs = (cosines - centre) / spread
+    zs = robust_z(cosines, centre, spread)
     embeddings = raw.get("embeddings")
     documents = raw.get("documents")
     metadatas = raw.get("metadatas")
