@@ -15,9 +15,9 @@ import time
 import torch
 from photos import make_photos
 
-from mmrag.clip import ClipModel
-from mmrag.embeddings import ClipEmbeddings
-from mmrag.images import load_image
+from mmrag.files.images import load_image
+from mmrag.langchain.embeddings import ClipEmbeddings
+from mmrag.model.clip import ClipModel
 
 
 def rate(fn, paths: list[str], rounds: int) -> tuple[float, list[list[float]]]:

@@ -26,9 +26,9 @@ import torch
 from photos import make_photos
 from PIL import Image
 
-from mmrag.clip import ClipModel
-from mmrag.images import load_image
-from mmrag.store import KnowledgeBase
+from mmrag.files.images import load_image
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.model.clip import ClipModel
 
 
 def dir_bytes(path: Path) -> int:

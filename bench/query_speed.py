@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmrag.clip import ClipModel
-from mmrag.retrieval import Searcher
-from mmrag.store import IMAGE, TEXT, KnowledgeBase, Record, image_id, text_id
+from mmrag.kb.records import IMAGE, TEXT, Record, image_id, text_id
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.model.clip import ClipModel
+from mmrag.search.searcher import Searcher
 
 OUT = Path(__file__).parent / "out"
 WORDS = (
@@ -35,8 +36,8 @@ WORDS = (
 
 def sample_thumbnail() -> str:
     """A real thumbnail data URI (~5 KB), stored as every image's document, as indexing does."""
-    from mmrag.images import load_image
-    from mmrag.thumbnails import thumbnail_data_uri
+    from mmrag.files.images import load_image
+    from mmrag.files.thumbnails import thumbnail_data_uri
 
     photo = sorted((Path(__file__).parent.parent / "sample_kb" / "images").rglob("*.jpg"))[0]
     return thumbnail_data_uri(load_image(photo))
@@ -47,9 +48,9 @@ def build(kb: KnowledgeBase, total: int, dim: int) -> None:
     thumbnail = sample_thumbnail()
     per = total // 2
     step = 5000
-    with kb.write_lock():
+    with kb.store.write_lock():
         for modality in (IMAGE, TEXT):
-            for start in range(kb.count(modality), per, step):
+            for start in range(kb.store.count(modality), per, step):
                 vectors = rng.normal(size=(min(step, per - start), dim)).astype(np.float32)
                 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
                 records = []
@@ -58,7 +59,7 @@ def build(kb: KnowledgeBase, total: int, dim: int) -> None:
                     rid = image_id(source) if modality == IMAGE else text_id(source, 0)
                     meta = {"modality": modality, "source": source, "sha256": "0" * 64, "size": 1, "mtime_ns": 1}
                     records.append(Record(rid, v, thumbnail if modality == IMAGE else f"note {i} " * 40, meta))
-                kb.upsert(modality, records)
+                kb.store.upsert(modality, records)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -85,7 +86,7 @@ def main() -> None:
     start = time.perf_counter()
     build(kb, args.docs, clip.dim)
     took = time.perf_counter() - start
-    print(f"KB: {kb.count(IMAGE)} images + {kb.count(TEXT)} text chunks ({took:.0f}s to build/open)")
+    print(f"KB: {kb.store.count(IMAGE)} images + {kb.store.count(TEXT)} text chunks ({took:.0f}s to build/open)")
 
     rng = np.random.default_rng(1)
     queries = [f"a photo of a {a} near a {b} {i}" for i, (a, b) in enumerate(rng.choice(WORDS, (args.queries, 2)))]
@@ -104,7 +105,7 @@ def main() -> None:
         texts = [f"{q} r{round_}" for q in queries]  # new texts every round: no cache hits across rounds
         for runtime in runtimes:
             clip.text_runtime = runtime
-            searcher = Searcher(kb)  # a fresh query cache
+            searcher = Searcher(kb.store)  # a fresh query cache
             for q in ["warm up one", "warm up two", "warm up three"]:
                 searcher.search(q, k=10)
             fresh, repeat = run(searcher, texts), run(searcher, texts)

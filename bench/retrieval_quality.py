@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mmrag.app import open_knowledge_base
-from mmrag.clip import ClipModel
 from mmrag.config import Settings
-from mmrag.store import IMAGE, TEXT
+from mmrag.factory import open_knowledge_base
+from mmrag.kb.records import IMAGE, TEXT
+from mmrag.model.clip import ClipModel
+from mmrag.search.zeroshot import ZeroShotClassifier
 from mmrag.toy.demo import write_demo_folder
-from mmrag.toy.evaluation import (
+from mmrag.toy.shapes import EN_TEMPLATES
+from tests.support.toyworld import (
     GappedClip,
     calibrated_figures,
     exactness,
@@ -33,8 +35,6 @@ from mmrag.toy.evaluation import (
     raw_cosine_figures,
     zero_shot_accuracy,
 )
-from mmrag.toy.shapes import EN_TEMPLATES
-from mmrag.zeroshot import ZeroShotClassifier
 
 PER_CLASS = 5
 
@@ -48,13 +48,13 @@ def main() -> None:
     clip = GappedClip() if args.gap else ClipModel("toy", device="cpu")
     kb = open_knowledge_base(Settings.from_env({}, home=root / "home", model="toy"), clip=clip)
     kb.sync(root / "files")
-    texts, images = kb.sample_vectors(TEXT, 200), kb.sample_vectors(IMAGE, 200)
+    texts, images = kb.store.sample_vectors(TEXT, 200), kb.store.sample_vectors(IMAGE, 200)
     print(
         f"model: toy{' + simulated modality gap' if args.gap else ''}; mean cosine text-text "
         f"{np.mean(texts @ texts.T):.2f}, image-image {np.mean(images @ images.T):.2f}, "
         f"text-image {np.mean(texts @ images.T):.2f}"
     )
-    print(f"KB: {kb.count(IMAGE)} images, {kb.count(TEXT)} notes")
+    print(f"KB: {kb.store.count(IMAGE)} images, {kb.store.count(TEXT)} notes")
     searcher = kb.as_retriever().searcher
     print(f"mmrag calibrated retriever : {calibrated_figures(searcher, PER_CLASS).line()}")
     print(f"raw cosine, one collection : {raw_cosine_figures(kb, PER_CLASS).line()}")

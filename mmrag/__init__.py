@@ -11,31 +11,31 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ClipEmbeddings": "mmrag.embeddings",
-    "ClipModel": "mmrag.clip",
-    "EncodedImages": "mmrag.clip",
+    "ClipEmbeddings": "mmrag.langchain.embeddings",
+    "ClipModel": "mmrag.model.clip",
+    "EncodedImages": "mmrag.model.clip",
     "Settings": "mmrag.config",
-    "make_tools": "mmrag.tools",
-    "build_agent": "mmrag.agent",
-    "answer_question": "mmrag.answer",
-    "Answer": "mmrag.answer",
+    "make_tools": "mmrag.langchain.tools",
+    "build_agent": "mmrag.langchain.agent",
+    "answer_question": "mmrag.langchain.answer",
+    "Answer": "mmrag.langchain.answer",
     "PathNotAllowedError": "mmrag.errors",
     "LLMError": "mmrag.errors",
     "LLMUnavailableError": "mmrag.errors",
-    "open_knowledge_base": "mmrag.app",
-    "KnowledgeBase": "mmrag.store",
-    "SyncReport": "mmrag.sync",
-    "MultimodalRetriever": "mmrag.retrieval",
-    "Searcher": "mmrag.retrieval",
-    "SearchResult": "mmrag.retrieval",
-    "Hit": "mmrag.retrieval",
-    "Query": "mmrag.query",
-    "ZeroShotClassifier": "mmrag.zeroshot",
+    "open_knowledge_base": "mmrag.factory",
+    "KnowledgeBase": "mmrag.langchain.knowledge_base",
+    "SyncReport": "mmrag.kb.report",
+    "MultimodalRetriever": "mmrag.langchain.retriever",
+    "Searcher": "mmrag.search.searcher",
+    "SearchResult": "mmrag.search.hits",
+    "Hit": "mmrag.search.hits",
+    "Query": "mmrag.search.query",
+    "ZeroShotClassifier": "mmrag.search.zeroshot",
     "DocumentError": "mmrag.errors",
     "StoreError": "mmrag.errors",
     "ModelMismatchError": "mmrag.errors",
     "KnowledgeBaseLockedError": "mmrag.errors",
-    "load_image": "mmrag.images",
+    "load_image": "mmrag.files.images",
     "MmragError": "mmrag.errors",
     "ConfigError": "mmrag.errors",
     "ImageError": "mmrag.errors",
@@ -90,12 +90,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from mmrag.agent import build_agent
-    from mmrag.answer import Answer, answer_question
-    from mmrag.app import open_knowledge_base
-    from mmrag.clip import ClipModel, EncodedImages
     from mmrag.config import Settings
-    from mmrag.embeddings import ClipEmbeddings
     from mmrag.errors import (
         ConfigError,
         CorruptImageError,
@@ -116,13 +111,20 @@ if TYPE_CHECKING:
         UnsafeCheckpointError,
         UnsupportedImageError,
     )
-    from mmrag.images import load_image
-    from mmrag.query import Query
-    from mmrag.retrieval import Hit, MultimodalRetriever, Searcher, SearchResult
-    from mmrag.store import KnowledgeBase
-    from mmrag.sync import SyncReport
-    from mmrag.tools import make_tools
-    from mmrag.zeroshot import ZeroShotClassifier
+    from mmrag.factory import open_knowledge_base
+    from mmrag.files.images import load_image
+    from mmrag.kb.report import SyncReport
+    from mmrag.langchain.agent import build_agent
+    from mmrag.langchain.answer import Answer, answer_question
+    from mmrag.langchain.embeddings import ClipEmbeddings
+    from mmrag.langchain.knowledge_base import KnowledgeBase
+    from mmrag.langchain.retriever import MultimodalRetriever
+    from mmrag.langchain.tools import make_tools
+    from mmrag.model.clip import ClipModel, EncodedImages
+    from mmrag.search.hits import Hit, SearchResult
+    from mmrag.search.query import Query
+    from mmrag.search.searcher import Searcher
+    from mmrag.search.zeroshot import ZeroShotClassifier
 
 
 def __getattr__(name: str) -> Any:

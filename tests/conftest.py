@@ -63,13 +63,13 @@ def tiny_model_id(tiny_model_dir: Path) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_clip(tiny_model_id: str):  # type: ignore[no-untyped-def]
-    from mmrag.clip import ClipModel
+    from mmrag.model.clip import ClipModel
 
     return ClipModel(tiny_model_id, device="cpu", batch_size=4, text_runtime="torch")
 
 
 @pytest.fixture(scope="session")
 def toy_clip():  # type: ignore[no-untyped-def]
-    from mmrag.clip import ClipModel
+    from mmrag.model.clip import ClipModel
 
     return ClipModel("toy", device="cpu", text_runtime="torch")

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mmrag.app import open_knowledge_base
 from mmrag.config import Settings
-from mmrag.store import MODALITIES, KnowledgeBase
+from mmrag.factory import open_knowledge_base
+from mmrag.kb.records import MODALITIES
+from mmrag.langchain.knowledge_base import KnowledgeBase
 
 NOTES = {
     "cats.md": "# Cats\n\nCats are small carnivorous mammals. " * 6,
@@ -45,9 +46,9 @@ def snapshot(kb: KnowledgeBase) -> dict[str, dict[str, tuple[str, dict[str, Any]
     """Everything stored: modality → id → (document, metadata, rounded vector)."""
     out: dict[str, dict[str, tuple[str, dict[str, Any], tuple[float, ...]]]] = {}
     for modality in MODALITIES:
-        ids = list(kb.metadatas(modality))
+        ids = list(kb.store.metadatas(modality))
         out[modality] = {
             r.id: (r.document, r.metadata, tuple(np.round(np.asarray(r.embedding), 5).tolist()))
-            for r in kb.get(modality, ids, embeddings=True)
+            for r in kb.store.get(modality, ids, embeddings=True)
         }
     return out

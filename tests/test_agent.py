@@ -16,9 +16,10 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from pydantic import Field
 
-from mmrag.agent import AGENT_SYSTEM_PROMPT, STOP_KEY, agent_answer, build_agent, load_chat_model
 from mmrag.errors import ConfigError, LLMUnavailableError
-from mmrag.store import KnowledgeBase
+from mmrag.langchain.agent import AGENT_SYSTEM_PROMPT, STOP_KEY, agent_answer, build_agent
+from mmrag.langchain.chat_models import load_chat_model
+from mmrag.langchain.knowledge_base import KnowledgeBase
 from tests.test_tools import INJECTION, LABELS, opened, shared_kb  # noqa: F401  (opened is a fixture)
 
 

@@ -13,7 +13,8 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from PIL import Image
 
-from mmrag.answer import (
+from mmrag.errors import ConfigError, LLMError
+from mmrag.langchain.answer import (
     MAX_PROMPT_IMAGE_SIDE,
     NO_LLM_NOTE,
     SYSTEM_PROMPT,
@@ -21,11 +22,10 @@ from mmrag.answer import (
     cited_numbers,
     prompt_image_url,
     stream_answer,
-    supports_vision,
 )
-from mmrag.errors import ConfigError, LLMError
-from mmrag.retrieval import Hit
-from mmrag.store import KnowledgeBase
+from mmrag.langchain.chat_models import supports_vision
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.search.hits import Hit
 from mmrag.toy.shapes import CLASSES, draw
 from tests.test_agent import ScriptedChatModel
 from tests.test_tools import INJECTION, shared_kb

@@ -12,9 +12,9 @@ import pytest
 from langchain_core.messages import AIMessage
 from typer.testing import CliRunner
 
-from mmrag.answer import NO_LLM_NOTE
-from mmrag.cli import app
-from mmrag.store import KnowledgeBase
+from mmrag.cli import cli
+from mmrag.langchain.answer import NO_LLM_NOTE
+from mmrag.langchain.knowledge_base import KnowledgeBase
 from tests.test_agent import ScriptedChatModel, call
 from tests.test_tools import shared_kb
 
@@ -76,14 +76,14 @@ def test_chat_answers_until_end_of_input(db: str, tmp_path: Path) -> None:
 
 
 def test_ask_prints_image_paths(db: str, kb: KnowledgeBase) -> None:
-    result = CliRunner().invoke(app, ["ask", "a blue star", "--db", db])
+    result = CliRunner().invoke(cli, ["ask", "a blue star", "--db", db])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(NO_LLM_NOTE)
     assert str(Path(kb.location).parent.parent / "files" / "images" / "blue_star_01.png") in result.stdout
 
 
 def test_chat_stops_at_exit(db: str) -> None:
-    result = CliRunner().invoke(app, ["chat", "--db", db], input="a red circle\n\n  exit \na blue star\n")
+    result = CliRunner().invoke(cli, ["chat", "--db", db], input="a red circle\n\n  exit \na blue star\n")
     assert result.exit_code == 0, result.output
     assert result.stdout.count(NO_LLM_NOTE) == 1  # "exit" ended it before the blue star
     assert "red_circle_01.png" in result.stdout
@@ -106,33 +106,33 @@ def fake_llm(monkeypatch: pytest.MonkeyPatch) -> list[ScriptedChatModel]:
         made.append(ScriptedChatModel(responses=list(scripts[spec])))
         return made[-1]
 
-    monkeypatch.setattr("mmrag.agent.load_chat_model", load)
+    monkeypatch.setattr("mmrag.langchain.chat_models.load_chat_model", load)
     return made
 
 
 def test_ask_with_llm_prints_answer_images_and_sources(db: str, fake_llm: list[ScriptedChatModel]) -> None:
-    result = CliRunner().invoke(app, ["ask", "a red circle", "--llm", "fake:answer", "--db", db])
+    result = CliRunner().invoke(cli, ["ask", "a red circle", "--llm", "fake:answer", "--db", db])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "It is a red circle [1]."
     assert "Images:" in lines
     assert any(line.strip().endswith("red_circle_01.png  (a red circle)") for line in lines)
     assert any(line.startswith(" *[1] ") for line in lines)  # the cited source is marked
-    as_json = CliRunner().invoke(app, ["ask", "a red circle", "--llm", "fake:answer", "--db", db, "--json"])
+    as_json = CliRunner().invoke(cli, ["ask", "a red circle", "--llm", "fake:answer", "--db", db, "--json"])
     data = json.loads(as_json.stdout)
     assert (data["llm_used"], data["answer"]) == (True, "It is a red circle [1].")
 
 
 def test_ask_and_chat_with_agent(db: str, fake_llm: list[ScriptedChatModel]) -> None:
-    result = CliRunner().invoke(app, ["ask", "red?", "--llm", "fake:agent", "--agent", "--db", db, "--json"])
+    result = CliRunner().invoke(cli, ["ask", "red?", "--llm", "fake:agent", "--agent", "--db", db, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["answer"] == "Red circles: see the images."
     assert {Path(i["source"]).name for i in data["images"]} == {"red_circle_01.png", "red_circle_02.png"}
-    chat = CliRunner().invoke(app, ["chat", "--llm", "fake:agent", "--agent", "--db", db], input="red?\n")
+    chat = CliRunner().invoke(cli, ["chat", "--llm", "fake:agent", "--agent", "--db", db], input="red?\n")
     assert chat.exit_code == 0, chat.output
     assert "Red circles: see the images." in chat.stdout
     assert "red_circle_02.png" in chat.stdout
-    usage = CliRunner().invoke(app, ["ask", "red?", "--agent", "--db", db])
+    usage = CliRunner().invoke(cli, ["ask", "red?", "--agent", "--db", db])
     assert usage.exit_code == 2
     assert "--agent needs a chat model" in usage.output

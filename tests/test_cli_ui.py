@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mmrag.app import open_knowledge_base
 from mmrag.cli.ui import _index_first
 from mmrag.config import Settings
+from mmrag.factory import open_knowledge_base
 from tests.kbutil import make_folder
 
 
@@ -22,7 +22,7 @@ def test_index_first_syncs_the_folder(tmp_path: Path, tiny_model_id: str, capsys
 def test_index_first_without_weights_announces_the_fallback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mmrag.weights.host_reachable", lambda *a, **k: False)
+    monkeypatch.setattr("mmrag.model.weights.host_reachable", lambda *a, **k: False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     settings = Settings.from_env({}, home=tmp_path / "home", db=tmp_path / "db")  # the default ViT-B-32

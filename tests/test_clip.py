@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmrag.clip import ClipModel, resolve_device
 from mmrag.errors import ImageError, ImageNotFoundError, UnsupportedImageError
+from mmrag.model.clip import ClipModel, resolve_device
 
 TEXTS = ["a", "a red circle", "一只猫", "日落海边", "", "word " * 400, "another caption here"]
 
@@ -203,7 +203,7 @@ def test_query_threads_give_the_same_vectors_and_restore_torch(tiny_clip: ClipMo
 
     import torch
 
-    from mmrag.clip import cpu_threads
+    from mmrag.model.clip import cpu_threads
 
     before = torch.get_num_threads()
     np.testing.assert_allclose(tiny_clip.encode_texts(TEXTS, threads=1), tiny_clip.encode_texts(TEXTS), atol=1e-5)

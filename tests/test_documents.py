@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mmrag.chunking import chunk_text
-from mmrag.clip import ClipModel
-from mmrag.documents import load_captions_file, read_caption, read_text, walk
 from mmrag.errors import DocumentError
+from mmrag.files.chunking import chunk_text
+from mmrag.files.documents import load_captions_file, read_caption, read_text, walk
+from mmrag.model.clip import ClipModel
 
 
 def minimal_pdf(text: str) -> bytes:

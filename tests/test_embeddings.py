@@ -11,8 +11,8 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
 from mmrag import ClipEmbeddings
-from mmrag.clip import ClipModel
 from mmrag.errors import ImageError
+from mmrag.model.clip import ClipModel
 
 
 class TestClipEmbeddingsUnit(EmbeddingsUnitTests):

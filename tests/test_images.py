@@ -1,4 +1,4 @@
-"""Tests for mmrag.images: safe decoding. Every fixture image is made with Pillow in tmp_path."""
+"""Tests for mmrag.files.images: safe decoding. Every fixture image is made with Pillow in tmp_path."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from mmrag.errors import (
     ImageTooLargeError,
     UnsupportedImageError,
 )
-from mmrag.images import ALLOWED_FORMATS, ImageSource, describe, image_format, load_image
+from mmrag.files.images import ALLOWED_FORMATS, ImageSource, describe, image_format, load_image
 
 RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
 ORIENTATION = 0x0112

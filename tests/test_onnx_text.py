@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mmrag.onnx_text
-from mmrag.clip import ClipModel
+import mmrag.model.onnx_text
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, TextRuntimeError
+from mmrag.model.clip import ClipModel
 
 TEXTS = ["a red circle", "一个红色的圆形", "日落海边", "", "x", "a big blue square on the left " * 20]
 
@@ -71,7 +71,7 @@ def test_export_is_cached_and_reused(toy_onnx: ClipModel, onnx_dir: Path, monkey
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(mmrag.onnx_text, "run_job", no_export)
+    monkeypatch.setattr(mmrag.model.onnx_text, "run_job", no_export)
     again = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
     assert again.prepare_text_runtime() == f"onnxruntime ({name})"
     np.testing.assert_allclose(again.encode_query_texts(["一只猫"]), toy_onnx.encode_texts(["一只猫"]), atol=1e-5)
@@ -110,9 +110,9 @@ def test_a_failed_export_leaves_queries_on_torch(
     def broken(*args: object, **kwargs: object) -> None:
         raise TextRuntimeError("the exporter broke")
 
-    monkeypatch.setattr(mmrag.onnx_text, "run_job", broken)
+    monkeypatch.setattr(mmrag.model.onnx_text, "run_job", broken)
     clip = ClipModel("toy", device="cpu", text_runtime="auto", runtime_dir=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="mmrag.onnx_text"):
+    with caplog.at_level(logging.WARNING, logger="mmrag.model.onnx_text"):
         first = clip.encode_query_texts(["a red circle"])
         with pytest.raises(TextRuntimeError, match="the exporter broke"):
             clip.prepare_text_runtime()
@@ -125,15 +125,15 @@ def test_a_failed_export_leaves_queries_on_torch(
 def test_an_export_that_disagrees_with_torch_is_refused(
     toy_onnx: ClipModel, onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_call = mmrag.onnx_text.OnnxTextTower.__call__
+    real_call = mmrag.model.onnx_text.OnnxTextTower.__call__
 
-    def skewed(self: mmrag.onnx_text.OnnxTextTower, tokens: np.ndarray) -> np.ndarray:
+    def skewed(self: mmrag.model.onnx_text.OnnxTextTower, tokens: np.ndarray) -> np.ndarray:
         out = real_call(self, tokens)
         out[:, 0] += 0.5 * np.abs(out).max()
         return out
 
     _cached_copy(toy_onnx, onnx_dir, tmp_path)
-    monkeypatch.setattr(mmrag.onnx_text.OnnxTextTower, "__call__", skewed)
+    monkeypatch.setattr(mmrag.model.onnx_text.OnnxTextTower, "__call__", skewed)
     clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=tmp_path)
     with pytest.raises(TextRuntimeError, match="differs from torch"):
         clip.encode_query_texts(["a red circle"])
@@ -179,11 +179,11 @@ def test_text_runtime_setting(tmp_path: Path) -> None:
 def test_search_results_are_the_same_on_either_runtime(
     toy_onnx: ClipModel, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from mmrag.store import KnowledgeBase
+    from mmrag.langchain.knowledge_base import KnowledgeBase
     from tests.test_retrieval import demo_kb
 
     on_torch = demo_kb(str(tmp_path_factory.mktemp("demo-kb")))
-    on_onnx = KnowledgeBase(on_torch.client, toy_onnx, name=on_torch.name, location=on_torch.location)
+    on_onnx = KnowledgeBase(on_torch.store.client, toy_onnx, name=on_torch.name, location=on_torch.location)
     torch_search, onnx_search = on_torch.as_retriever(k=8), on_onnx.as_retriever(k=8)
     for query in ["a red circle", "一个蓝色的正方形", "green triangle notes", "紫色"]:
         expected, got = torch_search.search(query).hits, onnx_search.search(query).hits
@@ -197,7 +197,7 @@ def test_a_process_that_exits_while_preparing_exits_cleanly(tmp_path: Path) -> N
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from mmrag.clip import ClipModel\n"
+        "from mmrag.model.clip import ClipModel\n"
         f"clip = ClipModel('toy', device='cpu', text_runtime='auto', runtime_dir=Path({str(tmp_path)!r}))\n"
         "clip.encode_query_texts(['a red circle'])\n"
         "print(clip.text_runtime_status)\n"

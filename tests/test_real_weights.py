@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mmrag.clip import ClipModel
+from mmrag.model.clip import ClipModel
 
 
 def _red_disc() -> Image.Image:

@@ -17,13 +17,15 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from mmrag.app import open_knowledge_base
-from mmrag.calibration import normal_cdf
 from mmrag.config import Settings
 from mmrag.errors import ConfigError
-from mmrag.query import EmptyQueryError, Query
-from mmrag.retrieval import MultimodalRetriever, Searcher
-from mmrag.store import IMAGE, TEXT, KnowledgeBase
+from mmrag.factory import open_knowledge_base
+from mmrag.kb.records import IMAGE, TEXT
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.langchain.retriever import MultimodalRetriever
+from mmrag.search.calibration import normal_cdf
+from mmrag.search.query import EmptyQueryError, Query
+from mmrag.search.searcher import Searcher
 from mmrag.toy.demo import write_demo_folder
 from mmrag.toy.shapes import CLASSES, draw
 
@@ -140,7 +142,7 @@ def test_ranks_equal_brute_force_numpy(kb: KnowledgeBase, retriever: MultimodalR
         vector = searcher.encoder.vector(Query.text(query))
         expected = []
         for modality in (IMAGE, TEXT):
-            records = kb.get(modality, list(kb.metadatas(modality)), embeddings=True)
+            records = kb.store.get(modality, list(kb.store.metadatas(modality)), embeddings=True)
             matrix = np.stack([np.asarray(r.embedding) for r in records])
             cosines = matrix @ vector
             zs = searcher.calibrator.z_scores(modality, vector, cosines)
@@ -190,7 +192,7 @@ def test_mmr_diversifies(retriever: MultimodalRetriever) -> None:
 
 
 def test_mmr_and_plain_search_agree_on_what_a_hit_carries(kb: KnowledgeBase) -> None:
-    searcher = Searcher(kb)
+    searcher = Searcher(kb.store)
     plain = searcher.search("a red circle", k=6, threshold=0).hits
     mmr = searcher.search("a red circle", k=6, threshold=0, mmr=True, lambda_mult=1.0).hits
     assert [h.id for h in mmr] == [h.id for h in plain]  # lambda 1: pure relevance
@@ -200,14 +202,14 @@ def test_mmr_and_plain_search_agree_on_what_a_hit_carries(kb: KnowledgeBase) -> 
 
 
 def test_a_hit_deleted_before_its_documents_are_fetched_is_dropped(kb: KnowledgeBase) -> None:
-    searcher = Searcher(kb)
+    searcher = Searcher(kb.store)
     hits = searcher.search("a red circle", k=3, threshold=0, mmr=True).hits
     gone = replace(hits[0], id="img-deleted-meanwhile")
     assert [h.id for h in searcher._with_documents([gone, *hits[1:]])] == [h.id for h in hits[1:]]
 
 
 def test_repeated_queries_hit_the_text_cache(kb: KnowledgeBase) -> None:
-    searcher = Searcher(kb)
+    searcher = Searcher(kb.store)
     searcher.search("a green square")
     misses = searcher.encoder.misses
     searcher.search("a green square")
@@ -242,8 +244,8 @@ def test_lcel_chain_with_a_fake_chat_model(retriever: MultimodalRetriever) -> No
 
 
 def test_search_by_a_stored_vector(kb: KnowledgeBase, retriever: MultimodalRetriever) -> None:
-    some_id = next(i for i, m in kb.metadatas(IMAGE).items() if str(m["source"]).endswith("green_star_01.png"))
-    [record] = kb.get(IMAGE, [some_id], embeddings=True)
+    some_id = next(i for i, m in kb.store.metadatas(IMAGE).items() if str(m["source"]).endswith("green_star_01.png"))
+    [record] = kb.store.get(IMAGE, [some_id], embeddings=True)
     hits = retriever.search(Query.vector(np.asarray(record.embedding)), k=2, modality="image").hits
     assert hits[0].id == some_id
     assert _name(hits[1]) == "green_star_02"

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from mmrag.app import open_knowledge_base
 from mmrag.config import Settings
-from mmrag.store import KnowledgeBase
+from mmrag.factory import open_knowledge_base
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.search.zeroshot import ZeroShotClassifier
 from mmrag.toy.demo import write_demo_folder
-from mmrag.toy.evaluation import (
+from tests.support.toyworld import (
     GappedClip,
     calibrated_figures,
     exactness,
@@ -21,7 +22,6 @@ from mmrag.toy.evaluation import (
     raw_cosine_figures,
     zero_shot_accuracy,
 )
-from mmrag.zeroshot import ZeroShotClassifier
 
 PER_CLASS = 3
 

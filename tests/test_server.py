@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mmrag.app import open_knowledge_base
 from mmrag.config import Settings
 from mmrag.errors import ModelMismatchError, StoreError
+from mmrag.factory import open_knowledge_base
 from tests.chroma_server import chroma_server
 from tests.kbutil import make_folder, snapshot
 
@@ -31,7 +31,7 @@ def test_sync_against_a_server_matches_embedded(server_url: str, tmp_path: Path,
     folder = make_folder(tmp_path / "files")
     name = f"kb-{uuid.uuid4().hex[:8]}"
     remote = open_knowledge_base(_settings(server_url, tmp_path, name, tiny_model_id))
-    assert remote.lock_path is None
+    assert remote.store.lock_path is None
     first = remote.sync(folder)
     assert first.added == 5
     assert remote.sync(folder).unchanged == 5

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmrag.app import open_knowledge_base
 from mmrag.config import Settings
 from mmrag.errors import KnowledgeBaseLockedError, ModelMismatchError
-from mmrag.store import IMAGE, TEXT, KnowledgeBase
+from mmrag.factory import open_knowledge_base
+from mmrag.kb.records import IMAGE, TEXT
+from mmrag.langchain.knowledge_base import KnowledgeBase
 from tests.kbutil import make_folder, make_image, open_kb, snapshot
 
 
@@ -62,15 +63,15 @@ def test_writes_are_split_under_the_clients_batch_limit(
     for i in range(3, 12):
         make_image(folder / "images" / f"img{i}.png", seed=i)
     kb = open_kb(tmp_path / "db", tiny_model_id)
-    monkeypatch.setattr(kb.client, "get_max_batch_size", lambda: 4)
+    monkeypatch.setattr(kb.store.client, "get_max_batch_size", lambda: 4)
     sizes: list[int] = []
-    original = kb.collection(IMAGE).upsert
+    original = kb.store.collection(IMAGE).upsert
 
     def spy(**kwargs: object) -> None:
         sizes.append(len(kwargs["ids"]))  # type: ignore[arg-type]
         original(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(kb.collection(IMAGE), "upsert", spy)
+    monkeypatch.setattr(kb.store.collection(IMAGE), "upsert", spy)
     report = kb.sync(folder)
     assert report.added == 14
     assert kb.counts().images == 12
@@ -81,13 +82,13 @@ def test_writes_are_split_under_the_clients_batch_limit(
 def test_real_chroma_batch_limit_overflow(tmp_path: Path, tiny_model_id: str) -> None:
     """More chunks than Chroma accepts in one call (its real limit), from one document."""
     kb = open_kb(tmp_path / "db", tiny_model_id)
-    limit = kb.client.get_max_batch_size()
+    limit = kb.store.client.get_max_batch_size()
     # Paragraphs of ~12 tokens: two don't fit in one chunk of the tiny model's 22, so one chunk each.
     paragraphs = [" ".join([f"alpha{i}"] * 4) for i in range(limit + 100)]
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "long.txt").write_text("\n\n".join(paragraphs))
     with pytest.raises(Exception, match=r"(?i)batch"):  # the test can fail: Chroma does refuse
-        kb.collection(TEXT).upsert(
+        kb.store.collection(TEXT).upsert(
             ids=[str(i) for i in range(limit + 1)], embeddings=np.zeros((limit + 1, 32), dtype=np.float32)
         )
     report = kb.sync(tmp_path / "docs")
@@ -100,11 +101,11 @@ def _writer_script(db: Path, folder: Path, model: str, hold: float) -> str:
         f"""
         import time
         from pathlib import Path
-        from mmrag.app import open_knowledge_base
+        from mmrag.factory import open_knowledge_base
         from mmrag.config import Settings
         settings = Settings.from_env({{}}, home=Path({str(db.parent)!r}), db=Path({str(db)!r}), model={model!r})
         kb = open_knowledge_base(settings)
-        with kb.write_lock():
+        with kb.store.write_lock():
             print("locked", flush=True)
             time.sleep({hold})
         print(kb.sync(Path({str(folder)!r})).to_json()["added"], flush=True)
@@ -123,7 +124,7 @@ def test_second_writer_gets_a_clear_error(tmp_path: Path, folder: Path, tiny_mod
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         kb = open_kb(db, tiny_model_id)
-        kb.lock_timeout = 0.5
+        kb.store.lock_timeout = 0.5
         with pytest.raises(KnowledgeBaseLockedError, match="another process is writing"):
             kb.sync(folder)
     finally:
@@ -156,10 +157,10 @@ def test_kill_9_mid_index_then_rerun_converges(tmp_path: Path, tiny_model_id: st
         f"""
         import time
         from pathlib import Path
-        from mmrag.app import open_knowledge_base
+        from mmrag.factory import open_knowledge_base
         from mmrag.config import Settings
-        import mmrag.sync
-        mmrag.sync.GROUP_FILES = 4
+        import mmrag.kb.sync
+        mmrag.kb.sync.GROUP_FILES = 4
         settings = Settings.from_env({{}}, home=Path({str(tmp_path)!r}), db=Path({str(db)!r}),
                                      model={tiny_model_id!r}, batch_size=2)
         kb = open_knowledge_base(settings)
@@ -230,7 +231,7 @@ def test_remove_by_path_and_id(tmp_path: Path, folder: Path, tiny_model_id: str)
     kb.sync(folder)
     assert kb.remove([folder / "notes"]) >= 2
     assert kb.counts().text_sources == 0
-    some_id = next(iter(kb.metadatas(IMAGE)))
+    some_id = next(iter(kb.store.metadatas(IMAGE)))
     assert kb.remove_ids([some_id, "no-such-id"]) == 1
     assert kb.counts().images == 2
 
@@ -246,6 +247,6 @@ def test_lock_released_after_sync(tmp_path: Path, folder: Path, tiny_model_id: s
     kb = open_kb(tmp_path / "db", tiny_model_id)
     kb.sync(folder)
     start = time.monotonic()
-    kb.lock_timeout = 0.1
+    kb.store.lock_timeout = 0.1
     kb.sync(folder)
     assert time.monotonic() - start < 10

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from mmrag.errors import ConfigError, DocumentError
-from mmrag.store import IMAGE, TEXT, KnowledgeBase, image_id
-from mmrag.thumbnails import DATA_URI_PREFIX
+from mmrag.files.thumbnails import DATA_URI_PREFIX
+from mmrag.kb.records import IMAGE, TEXT, image_id
+from mmrag.langchain.knowledge_base import KnowledgeBase
 from tests.kbutil import make_folder, make_image, open_kb, snapshot
 
 
@@ -33,7 +34,7 @@ def _no_embedding(monkeypatch: pytest.MonkeyPatch, kb: KnowledgeBase) -> None:
 
     monkeypatch.setattr(kb.clip, "try_encode_images", boom)
     monkeypatch.setattr(kb.clip, "encode_texts", boom)
-    monkeypatch.setattr("mmrag.images.load_image", boom)
+    monkeypatch.setattr("mmrag.files.images.load_image", boom)
 
 
 def test_first_sync_adds_everything_with_metadata(kb: KnowledgeBase, folder: Path) -> None:
@@ -45,7 +46,7 @@ def test_first_sync_adds_everything_with_metadata(kb: KnowledgeBase, folder: Pat
     assert counts.text_sources == 2
     assert counts.text_chunks == report.embedded_chunks >= 2
 
-    [img0] = kb.get(IMAGE, [image_id((folder / "images" / "img0.png").resolve().as_posix())])
+    [img0] = kb.store.get(IMAGE, [image_id((folder / "images" / "img0.png").resolve().as_posix())])
     meta = img0.metadata
     assert meta["modality"] == "image"
     assert meta["source"] == (folder / "images" / "img0.png").resolve().as_posix()
@@ -57,7 +58,7 @@ def test_first_sync_adds_everything_with_metadata(kb: KnowledgeBase, folder: Pat
     assert img0.document.startswith(DATA_URI_PREFIX)
     assert len(img0.document) < 20_000  # a thumbnail, not the file
 
-    chunks = kb.metadatas(TEXT)
+    chunks = kb.store.metadatas(TEXT)
     cats = sorted((m["chunk"], m["chunks"]) for m in chunks.values() if str(m["source"]).endswith("cats.md"))
     assert [c for c, _ in cats] == list(range(len(cats)))
     assert {n for _, n in cats} == {len(cats)}
@@ -78,15 +79,15 @@ def test_rerun_on_unchanged_folder_does_no_work_and_changes_nothing(
 def test_modified_files_are_reembedded(kb: KnowledgeBase, folder: Path) -> None:
     kb.sync(folder)
     img = folder / "images" / "img1.png"
-    old = kb.get(IMAGE, [image_id(img.resolve().as_posix())], embeddings=True)[0]
+    old = kb.store.get(IMAGE, [image_id(img.resolve().as_posix())], embeddings=True)[0]
     make_image(img, seed=99)
     (folder / "notes" / "coffee.txt").write_text("Tea is brewed by steeping leaves.")
     report = kb.sync(folder)
     assert (report.updated, report.added, report.unchanged) == (2, 0, 3)
-    new = kb.get(IMAGE, [old.id], embeddings=True)[0]
+    new = kb.store.get(IMAGE, [old.id], embeddings=True)[0]
     assert new.metadata["sha256"] != old.metadata["sha256"]
     assert not np.allclose(new.embedding, old.embedding)
-    coffee = [m for m in kb.metadatas(TEXT).values() if str(m["source"]).endswith("coffee.txt")]
+    coffee = [m for m in kb.store.metadatas(TEXT).values() if str(m["source"]).endswith("coffee.txt")]
     assert len(coffee) == 1  # fewer chunks than before: the stale ones are gone
 
 
@@ -100,7 +101,7 @@ def test_touched_but_identical_file_is_restamped_not_reembedded(
     _no_embedding(monkeypatch, kb)
     report = kb.sync(folder)
     assert report.unchanged == 5
-    [record] = kb.get(IMAGE, [image_id(img.resolve().as_posix())])
+    [record] = kb.store.get(IMAGE, [image_id(img.resolve().as_posix())])
     assert record.metadata["mtime_ns"] == img.stat().st_mtime_ns
 
 
@@ -153,7 +154,7 @@ def test_bad_files_are_skipped_and_neighbours_stay_aligned(kb: KnowledgeBase, fo
     assert report.ignored == 1
     assert report.added == 5
     # Each good image's stored vector is exactly its own embedding, and its metadata names it.
-    stored = kb.get(IMAGE, list(kb.metadatas(IMAGE)), embeddings=True)
+    stored = kb.store.get(IMAGE, list(kb.store.metadatas(IMAGE)), embeddings=True)
     assert len(stored) == 3
     for record in stored:
         own = kb.clip.encode_images([str(record.metadata["source"])])[0]
@@ -183,7 +184,7 @@ def test_caption_changes_update_metadata_only(kb: KnowledgeBase, folder: Path, m
     (folder / "images" / "captions.json").write_text('{"img2.png": "from the captions file"}')
     _no_embedding(monkeypatch, kb)
     kb.sync(folder)
-    captions = {Path(str(m["source"])).name: m["caption"] for m in kb.metadatas(IMAGE).values()}
+    captions = {Path(str(m["source"])).name: m["caption"] for m in kb.store.metadatas(IMAGE).values()}
     assert captions == {"img0.png": "a new caption", "img1.png": "", "img2.png": "from the captions file"}
 
 

@@ -19,12 +19,13 @@ from langchain_core.tools import BaseTool
 from langchain_tests.integration_tests import ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
 
-from mmrag.app import open_knowledge_base
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, ImageNotFoundError, PathNotAllowedError
-from mmrag.paths import ImageGuard, resolve_image_argument
-from mmrag.store import IMAGE, KnowledgeBase
-from mmrag.tools import (
+from mmrag.factory import open_knowledge_base
+from mmrag.kb.guard import ImageGuard, resolve_image_argument
+from mmrag.kb.records import IMAGE
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.langchain.tools import (
     ClassifyImageTool,
     FindSimilarImagesTool,
     MatchImageTextTool,
@@ -71,7 +72,7 @@ def kb_folder(kb: KnowledgeBase) -> Path:
 
 
 def image_id_of(kb: KnowledgeBase, name: str) -> str:
-    return next(id_ for id_, meta in kb.metadatas(IMAGE).items() if Path(str(meta["source"])).name == name)
+    return next(id_ for id_, meta in kb.store.metadatas(IMAGE).items() if Path(str(meta["source"])).name == name)
 
 
 def tool_call(tool: BaseTool, **args: Any) -> ToolMessage:
@@ -389,19 +390,19 @@ def test_allowed_paths_are_read_and_recorded(kb: KnowledgeBase, jail: dict[str, 
 
 def test_resolve_image_argument_raises_typed_errors(jail: dict[str, Path]) -> None:
     roots = [jail["uploads"]]
-    assert resolve_image_argument("ok.png", roots=roots, kb=None).path == jail["uploads"] / "ok.png"
+    assert resolve_image_argument("ok.png", roots=roots, store=None).path == jail["uploads"] / "ok.png"
     for argument, reason in _attacks(jail):
         with pytest.raises(PathNotAllowedError, match=reason.replace("'", ".")):
-            resolve_image_argument(argument, roots=roots, kb=None)
+            resolve_image_argument(argument, roots=roots, store=None)
     with pytest.raises(ImageNotFoundError):
-        resolve_image_argument("missing.png", roots=roots, kb=None)
+        resolve_image_argument("missing.png", roots=roots, store=None)
     with pytest.raises(PathNotAllowedError, match="no folders are allowed"):
-        resolve_image_argument("ok.png", roots=[], kb=None)
+        resolve_image_argument("ok.png", roots=[], store=None)
 
 
 def test_default_roots_are_the_knowledge_base_image_folders(kb: KnowledgeBase, tmp_path: Path) -> None:
     images = (kb_folder(kb) / "images").resolve()
-    assert ImageGuard(kb).roots == (images,)
-    assert ImageGuard(kb, [tmp_path]).roots == (images, tmp_path)
-    assert Path("/") not in ImageGuard(kb, [images / "sub"]).roots  # nested roots collapse
-    assert ImageGuard(kb, [images / "sub"]).roots == (images,)
+    assert ImageGuard(kb.store).roots == (images,)
+    assert ImageGuard(kb.store, [tmp_path]).roots == (images, tmp_path)
+    assert Path("/") not in ImageGuard(kb.store, [images / "sub"]).roots  # nested roots collapse
+    assert ImageGuard(kb.store, [images / "sub"]).roots == (images,)

@@ -91,8 +91,8 @@ def test_a_bad_upload_is_refused_with_a_message(app: AppTest) -> None:
 
 
 def test_unavailable_weights_fall_back_to_the_toy_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mmrag.clip import ClipModel
     from mmrag.errors import ModelUnavailableError
+    from mmrag.model.clip import ClipModel
 
     real_load = ClipModel.load
 
@@ -117,7 +117,7 @@ def test_a_chat_model_answer_streams_with_citations(
 ) -> None:
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    from mmrag import session
+    from mmrag.ui import session
 
     monkeypatch.setattr(session, "open_llm", lambda spec: FakeListChatModel(responses=["A red circle [1]."]))
     monkeypatch.setenv("MMRAG_DB", str(copy_kb(demo_db, tmp_path / "kb")))

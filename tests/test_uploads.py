@@ -10,7 +10,7 @@ from PIL import Image
 
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, ImageError, ImageTooLargeError, UploadNotImageError, UploadTooLargeError
-from mmrag.uploads import safe_stem, save_upload, upload_folder
+from mmrag.files.uploads import safe_stem, save_upload, upload_folder
 from tests.uidemo import shape_png
 
 

@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmrag.clip import ClipModel
 from mmrag.errors import ModelUnavailableError, UnknownModelError, UnsafeCheckpointError
-from mmrag.weights import RANDOM, resolve
+from mmrag.model.clip import ClipModel
+from mmrag.model.weights import RANDOM, resolve
 from tests.conftest import TINY_CFG
 
 
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """No hub is reachable (this machine is offline anyway; this makes the test independent of that)."""
-    monkeypatch.setattr("mmrag.weights.host_reachable", lambda *a, **k: False)
+    monkeypatch.setattr("mmrag.model.weights.host_reachable", lambda *a, **k: False)
 
 
 @pytest.fixture

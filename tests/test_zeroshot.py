@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 
-from mmrag.clip import ClipModel
 from mmrag.errors import ConfigError
+from mmrag.model.clip import ClipModel
+from mmrag.search.zeroshot import EN_TEMPLATES, ZeroShotClassifier
 from mmrag.toy.shapes import CLASSES, draw
-from mmrag.zeroshot import EN_TEMPLATES, ZeroShotClassifier
 
 LABELS = [f"{c.colour.en} {c.shape.en}" for c in CLASSES]
 

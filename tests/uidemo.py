@@ -7,8 +7,8 @@ import random
 import shutil
 from pathlib import Path
 
-from mmrag.app import open_knowledge_base
 from mmrag.config import Settings
+from mmrag.factory import open_knowledge_base
 from mmrag.toy.demo import write_demo_folder
 from mmrag.toy.shapes import CLASSES, draw
 

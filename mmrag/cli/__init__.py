@@ -1,7 +1,7 @@
 """The ``mmrag`` command: parse arguments, call the library, print, and map errors to exit codes.
 
 Exit codes: 0 success, 1 an mmrag error (message on stderr) or an interruption, 2 bad usage.
-Each command module is small and only talks to the library through :mod:`mmrag.app`.
+Each command module is small and only talks to the library through :mod:`mmrag.factory`.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ import sys
 import typer
 
 from mmrag.cli import answer, kb, models, search, ui  # noqa: F401  (they register their commands)
-from mmrag.cli.common import app
+from mmrag.cli.common import cli
 from mmrag.errors import MmragError
 
-__all__ = ["app", "main"]
+__all__ = ["cli", "main"]
 
 
 def main() -> None:
     """Entry point of the ``mmrag`` console script."""
     try:
-        app()  # standalone: click prints usage errors and exits 2
+        cli()  # standalone: click prints usage errors and exits 2
     except MmragError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(1)

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, app, emit, settings_from
+from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, cli, emit, settings_from
 from mmrag.errors import MmragError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from mmrag.answer import Answer
-    from mmrag.store import KnowledgeBase
+    from mmrag.langchain.answer import Answer
+    from mmrag.langchain.knowledge_base import KnowledgeBase
 
 EXIT_WORDS = frozenset({"exit", "quit", ":q"})
 
@@ -56,8 +56,8 @@ class _Session:
         memory: bool = False,
         one_query: bool = False,
     ) -> None:
-        from mmrag.agent import build_agent, load_chat_model
-        from mmrag.app import open_knowledge_base
+        from mmrag.factory import open_knowledge_base
+        from mmrag.langchain.chat_models import load_chat_model
 
         settings = settings_from(ctx, one_query=one_query, db=db, chroma_url=chroma_url, llm=llm)
         if agent and not settings.llm:
@@ -69,6 +69,8 @@ class _Session:
         self.agent: Any = None
         self.thread_id = "chat" if memory else None
         if agent and self.llm is not None:
+            from mmrag.langchain.agent import build_agent
+
             checkpointer = None
             if memory:
                 from langgraph.checkpoint.memory import InMemorySaver
@@ -80,8 +82,8 @@ class _Session:
 
     def answer(self, question: str, *, k: int, vision: bool | None, stream: bool) -> Answer:
         """Answer one question; with ``stream``, print the answer's text as it comes."""
-        from mmrag.agent import agent_answer
-        from mmrag.answer import stream_answer
+        from mmrag.langchain.agent import agent_answer
+        from mmrag.langchain.answer import stream_answer
 
         if self.agent is not None:
             answer = agent_answer(self.agent, question, thread_id=self.thread_id)
@@ -114,7 +116,7 @@ def _print_details(answer: Answer) -> None:
         typer.echo(f"warning: {warning}", err=True)
 
 
-@app.command()
+@cli.command()
 def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question.")],
@@ -140,7 +142,7 @@ def ask(
     _print_details(answer)
 
 
-@app.command()
+@cli.command()
 def chat(
     ctx: typer.Context,
     llm: LlmOpt = None,

@@ -1,4 +1,4 @@
-"""The Typer app, the options every command shares, and output helpers."""
+"""The Typer command group (``cli``), the options every command shares, and output helpers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 
 from mmrag.config import Settings
 
-app = typer.Typer(
+cli = typer.Typer(
     name="mmrag",
     help="Multimodal RAG over images and text: CLIP embeddings, Chroma, LangChain.",
     no_args_is_help=True,
@@ -36,7 +36,7 @@ ChromaUrlOpt = Annotated[
 ]
 
 
-@app.callback()
+@cli.callback()
 def _options(
     ctx: typer.Context,
     model: ModelOpt = None,

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, ModelOpt, PretrainedOpt, app, emit, settings_from
-from mmrag.sync import SyncProgress, SyncReport
+from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, ModelOpt, PretrainedOpt, cli, emit, settings_from
+from mmrag.kb.report import SyncProgress, SyncReport
 
 
 class _ProgressBar:
@@ -36,11 +36,7 @@ def _print_report(report: SyncReport, as_json: bool) -> None:
     if as_json:
         emit(report.to_json())
         return
-    typer.echo(
-        f"added {report.added}, updated {report.updated}, renamed {report.renamed}, removed {report.removed}, "
-        f"unchanged {report.unchanged}, skipped {len(report.skipped)}  ({report.seconds:.1f}s; "
-        f"{report.embedded_images} images and {report.embedded_chunks} text chunks embedded)"
-    )
+    typer.echo(report.summary(timing=True))
     for item in report.skipped:
         typer.echo(f"  skipped {item.source}: {item.reason}", err=True)
 
@@ -56,7 +52,7 @@ def _parse_meta(pairs: list[str] | None) -> dict[str, str | int | float | bool]:
     return meta
 
 
-@app.command()
+@cli.command()
 def index(
     ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="The folder to index (recursively).")],
@@ -71,7 +67,7 @@ def index(
     as_json: JsonFlag = False,
 ) -> None:
     """Make the knowledge base match FOLDER: add new files, re-embed changed ones, drop deleted ones."""
-    from mmrag.app import open_knowledge_base
+    from mmrag.factory import open_knowledge_base
 
     settings = settings_from(ctx, db=db, chroma_url=chroma_url, model=model, pretrained=pretrained)
     kb = open_knowledge_base(settings, rebuild=rebuild)
@@ -83,7 +79,7 @@ def index(
     _print_report(report, as_json)
 
 
-@app.command()
+@cli.command()
 def status(
     ctx: typer.Context,
     db: DbOpt = None,
@@ -91,7 +87,7 @@ def status(
     as_json: JsonFlag = False,
 ) -> None:
     """Show where the knowledge base is, its model, and what it holds."""
-    from mmrag.app import open_knowledge_base
+    from mmrag.factory import open_knowledge_base
 
     kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url))
     record = kb.model_record
@@ -112,7 +108,7 @@ def status(
             typer.echo(f"{key:15} {value if value is not None else '(empty)'}")
 
 
-@app.command()
+@cli.command()
 def remove(
     ctx: typer.Context,
     paths: Annotated[list[Path] | None, typer.Argument(help="Files, or folders whose files to remove.")] = None,
@@ -122,7 +118,7 @@ def remove(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove documents from the knowledge base, by file/folder path or by id (files on disk are untouched)."""
-    from mmrag.app import open_knowledge_base
+    from mmrag.factory import open_knowledge_base
 
     if not paths and not ids:
         msg = "name at least one PATH or --id"
@@ -132,10 +128,10 @@ def remove(
     if as_json:
         emit({"removed": removed})
     else:
-        typer.echo(f"removed {removed} documents")
+        typer.echo(f"removed {removed} document{'' if removed == 1 else 's'}")
 
 
-@app.command()
+@cli.command()
 def demo(
     ctx: typer.Context,
     folder: Annotated[
@@ -145,7 +141,7 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Build the offline demo: draw the toy model's shapes and notes, and index them with --model toy."""
-    from mmrag.app import demo_settings, open_knowledge_base
+    from mmrag.factory import demo_settings, open_knowledge_base
     from mmrag.toy.demo import write_demo_folder
 
     settings = demo_settings(settings_from(ctx, db=db))

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from mmrag.cli.common import JsonFlag, app, emit, settings_from
+from mmrag.cli.common import JsonFlag, cli, emit, settings_from
 
 
-@app.command()
+@cli.command()
 def info(
     ctx: typer.Context,
     prepare: Annotated[
@@ -23,7 +23,7 @@ def info(
     as_json: JsonFlag = False,
 ) -> None:
     """Load the model and show what it is: dimension, device, context length, image size, query text runtime."""
-    from mmrag.app import build_clip
+    from mmrag.factory import build_clip
 
     clip = build_clip(settings_from(ctx, text_runtime="onnx" if prepare else None))
     if prepare:
@@ -44,7 +44,7 @@ def info(
             typer.echo(f"{key:15} {value}")
 
 
-@app.command()
+@cli.command()
 def embed(
     ctx: typer.Context,
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to embed.")] = None,
@@ -52,7 +52,7 @@ def embed(
     as_json: JsonFlag = False,
 ) -> None:
     """Embed texts and images; bad images are skipped and reported, the rest are kept."""
-    from mmrag.app import build_clip
+    from mmrag.factory import build_clip
 
     clip = build_clip(settings_from(ctx))
     rows: list[dict[str, Any]] = []
@@ -75,7 +75,7 @@ def embed(
         typer.echo(f"skipped {item['source']}: {item['reason']}", err=True)
 
 
-@app.command("toy-eval")
+@cli.command("toy-eval")
 def toy_eval(as_json: JsonFlag = False) -> None:
     """Evaluate the shipped toy CLIP on freshly drawn held-out shapes (EN and ZH figures)."""
     from mmrag.toy import checkpoint_dir

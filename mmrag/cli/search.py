@@ -8,9 +8,10 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, app, emit, settings_from
-from mmrag.clip import ClipModel, Matrix
-from mmrag.images import ImageSource
+from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, cli, emit, settings_from
+from mmrag.files.images import ImageSource
+from mmrag.model.clip import ClipModel
+from mmrag.vectors import Matrix
 
 ModalityOpt = Annotated[str, typer.Option("--modality", help="image, text or all.")]
 
@@ -20,7 +21,7 @@ def _warn(warnings: list[str] | tuple[str, ...]) -> None:
         typer.echo(f"warning: {warning}", err=True)
 
 
-@app.command()
+@cli.command()
 def search(
     ctx: typer.Context,
     text: Annotated[str | None, typer.Argument(help="The text query.")] = None,
@@ -36,8 +37,8 @@ def search(
     as_json: JsonFlag = False,
 ) -> None:
     """Search the knowledge base by text, by image, or both (query arithmetic: TEXT + w·IMAGE − MINUS)."""
-    from mmrag.app import open_knowledge_base
-    from mmrag.query import Query
+    from mmrag.factory import open_knowledge_base
+    from mmrag.search.query import Query
 
     terms = []
     if text:
@@ -66,9 +67,9 @@ def _image_or_kb_vector(
     ctx: typer.Context, image: str, db: Path | None, chroma_url: str | None
 ) -> tuple[ClipModel, ImageSource | Matrix]:
     """(clip, image): a file path, or an image id from the knowledge base (its stored vector)."""
-    from mmrag.app import build_clip, open_knowledge_base
     from mmrag.errors import ImageNotFoundError
-    from mmrag.store import IMAGE
+    from mmrag.factory import build_clip, open_knowledge_base
+    from mmrag.kb.records import IMAGE
 
     settings = settings_from(ctx, one_query=True, db=db, chroma_url=chroma_url)
     if Path(image).exists() or not image.startswith("img-"):
@@ -76,14 +77,14 @@ def _image_or_kb_vector(
             return open_knowledge_base(settings).clip, Path(image)
         return build_clip(settings), Path(image)
     kb = open_knowledge_base(settings)
-    found = kb.get(IMAGE, [image], embeddings=True)
+    found = kb.store.get(IMAGE, [image], embeddings=True)
     if not found:
         msg = f"{image} is neither a file nor an image id in the knowledge base at {kb.location}"
         raise ImageNotFoundError(msg, image)
     return kb.clip, np.asarray(found[0].embedding, dtype=np.float32)
 
 
-@app.command()
+@cli.command()
 def classify(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(help="An image file, or an image id from the knowledge base.")],
@@ -97,7 +98,7 @@ def classify(
     as_json: JsonFlag = False,
 ) -> None:
     """Zero-shot classification: the probability of each label for the image."""
-    from mmrag.zeroshot import ZeroShotClassifier
+    from mmrag.search.zeroshot import ZeroShotClassifier
 
     clip, target = _image_or_kb_vector(ctx, image, db, chroma_url)
     result = ZeroShotClassifier(clip).classify(target, labels.split(","), top_k=top_k, threshold=threshold)
@@ -111,7 +112,7 @@ def classify(
         typer.echo("none of these (best probability below the threshold)")
 
 
-@app.command()
+@cli.command()
 def match(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(help="An image file, or an image id from the knowledge base.")],
@@ -121,7 +122,7 @@ def match(
     as_json: JsonFlag = False,
 ) -> None:
     """Image–text matching: similarity, match probability and a verdict."""
-    from mmrag.zeroshot import ZeroShotClassifier
+    from mmrag.search.zeroshot import ZeroShotClassifier
 
     clip, target = _image_or_kb_vector(ctx, image, db, chroma_url)
     result = ZeroShotClassifier(clip).match(target, text)

@@ -1,4 +1,4 @@
-"""``mmrag ui``: start the Streamlit chat (``ui/app.py``) with the options as ``MMRAG_*`` variables."""
+"""``mmrag ui``: start the Streamlit chat (``mmrag/ui/page.py``) with the options as ``MMRAG_*`` variables."""
 
 from __future__ import annotations
 
@@ -11,31 +11,28 @@ from typing import Annotated
 import typer
 
 import mmrag
-from mmrag.cli.common import ChromaUrlOpt, DbOpt, ModelOpt, app, settings_from
+from mmrag.cli.common import ChromaUrlOpt, DbOpt, ModelOpt, cli, settings_from
 from mmrag.config import Settings
 from mmrag.errors import ConfigError
 
 
 def ui_script() -> Path:
-    """``ui/app.py`` next to the mmrag package (a source checkout or an editable install).
+    """The Streamlit page shipped inside the package (``mmrag/ui/page.py``), found without importing Streamlit.
 
     Raises:
-        ConfigError: it is not there (e.g. a wheel install without the ui/ folder).
+        ConfigError: it is missing (a broken install).
     """
-    script = Path(mmrag.__file__).resolve().parents[1] / "ui" / "app.py"
+    script = Path(mmrag.__file__).resolve().parent / "ui" / "page.py"
     if not script.is_file():
-        msg = (
-            f"the Streamlit app is not at {script}; `mmrag ui` needs a source checkout of mmrag "
-            "(git clone, then pip install -e .), or run `streamlit run path/to/ui/app.py` yourself"
-        )
+        msg = f"mmrag's Streamlit page is missing from the install ({script}); reinstall mmrag"
         raise ConfigError(msg)
     return script
 
 
 def _index_first(settings: Settings, folder: Path) -> None:
     """Sync ``folder`` before the UI starts; without the model's weights, say that the UI will fall back."""
-    from mmrag.app import open_knowledge_base
     from mmrag.errors import ModelUnavailableError
+    from mmrag.factory import open_knowledge_base
 
     try:
         report = open_knowledge_base(settings).sync(folder)
@@ -43,13 +40,10 @@ def _index_first(settings: Settings, folder: Path) -> None:
         typer.echo(f"note: not indexing {folder}: {e}", err=True)
         typer.echo("note: the UI falls back to the offline toy model and its demo knowledge base", err=True)
         return
-    typer.echo(
-        f"indexed {folder}: added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"skipped {len(report.skipped)}"
-    )
+    typer.echo(f"indexed {folder}: {report.summary()}")
 
 
-@app.command()
+@cli.command()
 def ui(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,

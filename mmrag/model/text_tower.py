@@ -6,7 +6,7 @@ float rounding) for a fraction of the work: a 5-token query runs 5 positions, no
 
 :class:`TextTower` holds the model's text parts only (shared with the model, not copied), so its
 ``state_dict`` is exactly the text weights, and it exports to ONNX with dynamic batch and sequence
-dimensions (see :mod:`mmrag.onnx_text`). This module imports torch; import it lazily.
+dimensions (see :mod:`mmrag.model.onnx_text`). This module imports torch; import it lazily.
 """
 
 from __future__ import annotations

@@ -6,12 +6,10 @@ from collections.abc import Sequence
 
 from langchain_core.embeddings import Embeddings
 
-from mmrag.clip import ClipModel
 from mmrag.config import Settings
-from mmrag.images import ImageSource
-
-Vector = list[float]
-"""One embedding as plain Python floats, the LangChain convention."""
+from mmrag.files.images import ImageSource
+from mmrag.model.clip import ClipModel
+from mmrag.vectors import Vector
 
 
 class ClipEmbeddings(Embeddings):
@@ -56,7 +54,11 @@ class ClipEmbeddings(Embeddings):
         pretrained: pretrained tag or checkpoint file. Default: ``MMRAG_PRETRAINED``, else the model's tag.
         device: ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``… Default: ``MMRAG_DEVICE``, else auto.
         batch_size: items per forward pass. Default: ``MMRAG_BATCH_SIZE``, else 32.
-        clip: an existing :class:`~mmrag.clip.ClipModel` to share (the other arguments are then ignored).
+        clip: an existing :class:`~mmrag.model.clip.ClipModel` to share (the other arguments are then ignored).
+
+    Settings: like other LangChain integrations (``OpenAIEmbeddings`` reads ``OPENAI_API_KEY``), arguments left
+    out come from the environment: this class reads ``MMRAG_*`` through :meth:`mmrag.config.Settings.from_env`
+    when no ``clip`` is given. It is the one place below the composition root that does.
     """
 
     def __init__(

@@ -3,7 +3,7 @@
 The UI hands every upload to :func:`save_upload`; nothing is trusted from the file's name. A ``.png`` that
 is not an image is refused with :class:`~mmrag.errors.UploadNotImageError`, one over the size limit with
 :class:`~mmrag.errors.UploadTooLargeError`, and one that is a valid format but damaged or a decompression
-bomb with the :class:`~mmrag.errors.ImageError` that :func:`~mmrag.images.load_image` raises. A refused
+bomb with the :class:`~mmrag.errors.ImageError` that :func:`~mmrag.files.images.load_image` raises. A refused
 upload leaves no file behind.
 
 Kept uploads are named by their content (``{stem}-{sha256 prefix}.{format}``) in one folder, so uploading
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mmrag.config import Settings
 from mmrag.errors import ImageError, UploadError, UploadNotImageError, UploadTooLargeError
-from mmrag.images import image_format, load_image
+from mmrag.files.images import image_format, load_image
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
 """The file extension a kept upload gets, by the format its content has."""

@@ -1,4 +1,4 @@
-"""Retrieval and zero-shot figures on the toy world, shared by ``bench/retrieval_quality.py`` and the tests.
+"""Measurement code for the toy world, shared by ``bench/retrieval_quality.py`` and the tests (not shipped).
 
 The knowledge base is the toy demo folder (images of the 24 classes plus one note per class). A query is a
 class caption (English or Chinese); its relevant documents are that class's images and its note.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,29 +16,43 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from mmrag.calibration import normal_cdf
-from mmrag.clip import ClipModel, Matrix
-from mmrag.query import Query
-from mmrag.retrieval import Hit, Searcher, with_each_modality
-from mmrag.store import IMAGE, TEXT, KnowledgeBase
+from mmrag.kb.records import IMAGE, TEXT
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.model.clip import ClipModel, EncodedImages
+from mmrag.search.calibration import normal_cdf
+from mmrag.search.fusion import with_each_modality
+from mmrag.search.hits import Hit
+from mmrag.search.query import Query
+from mmrag.search.searcher import Searcher
+from mmrag.search.zeroshot import ZeroShotClassifier
 from mmrag.toy.shapes import CLASSES, draw
-from mmrag.zeroshot import ZeroShotClassifier
+from mmrag.vectors import Matrix, unit_rows
 
 
-class GappedClip(ClipModel):
-    """The toy model with real CLIP's modality gap simulated on top.
+class GappedClip:
+    """A :class:`ClipModel` (the toy by default) with real CLIP's modality gap simulated on its outputs.
 
     The toy model has almost no modality gap: mean cosines are near 0 within and across modalities, so raw
     cosine happens to rank its images and notes fairly. Real CLIP's embeddings sit in two cones: texts near
     texts (about 0.75), images near images (about 0.5), texts far from images (about 0.25). Liang et al.
     (2022, "Mind the Gap") describe the gap as a near-constant shift between modalities, so this adds a fixed
     offset per modality and renormalises, reproducing those bands while keeping the toy's meaning.
+
+    It wraps the model: every public encoder's output is shifted, and everything else (label, dim, tokens,
+    logit scale…) is the wrapped model's.
     """
 
-    def __init__(self, text_shift: float = 1.73, image_shift: float = 1.0, shift_cosine: float = 0.41) -> None:
-        super().__init__("toy", device="cpu", text_runtime="torch")  # the shift lives in _forward (torch)
+    def __init__(
+        self,
+        clip: ClipModel | None = None,
+        *,
+        text_shift: float = 1.73,
+        image_shift: float = 1.0,
+        shift_cosine: float = 0.41,
+    ) -> None:
+        self.clip = clip if clip is not None else ClipModel("toy", device="cpu", text_runtime="torch")
         rng = np.random.default_rng(0)
-        g1, g2 = rng.normal(size=(2, self.dim))
+        g1, g2 = rng.normal(size=(2, self.clip.dim))
         g1 /= np.linalg.norm(g1)
         g2 -= (g2 @ g1) * g1
         g2 /= np.linalg.norm(g2)
@@ -45,11 +60,28 @@ class GappedClip(ClipModel):
         image_direction = shift_cosine * g1 + np.sqrt(1 - shift_cosine**2) * g2
         self.image_shift = (image_shift * image_direction).astype(np.float32)
 
-    def _forward(self, loaded: Any, encoder: str, inputs: Any) -> Matrix:
-        out = super()._forward(loaded, encoder, inputs)
-        out = out + (self.text_shift if encoder == "encode_text" else self.image_shift)
-        shifted: Matrix = (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
-        return shifted
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.clip, name)
+
+    def __repr__(self) -> str:
+        return f"GappedClip({self.clip!r})"
+
+    def encode_texts(self, texts: Sequence[str], *, threads: int | None = None) -> Matrix:
+        return _shifted(self.clip.encode_texts(texts, threads=threads), self.text_shift)
+
+    def encode_query_texts(self, texts: Sequence[str]) -> Matrix:
+        return _shifted(self.clip.encode_query_texts(texts), self.text_shift)
+
+    def encode_images(self, images: Sequence[Any]) -> Matrix:
+        return _shifted(self.clip.encode_images(images), self.image_shift)
+
+    def try_encode_images(self, images: Sequence[Any], on_progress: Any = None, on_image: Any = None) -> EncodedImages:
+        result = self.clip.try_encode_images(images, on_progress=on_progress, on_image=on_image)
+        return EncodedImages(_shifted(result.vectors, self.image_shift), result.indices, result.failures)
+
+
+def _shifted(vectors: Matrix, shift: Matrix) -> Matrix:
+    return unit_rows(vectors + shift) if len(vectors) else vectors
 
 
 def class_of(source: str) -> str:
@@ -100,7 +132,7 @@ def calibrated_figures(searcher: Searcher, per_class: int, k: int = 10) -> Mixed
 
 def raw_cosine_figures(kb: KnowledgeBase, per_class: int, k: int = 10) -> MixedFigures:
     """One mixed collection ranked by raw cosine, as ``langchain_chroma.Chroma`` or Chroma's own would."""
-    rows = {m: kb.get(m, list(kb.metadatas(m)), embeddings=True) for m in (IMAGE, TEXT)}
+    rows = {m: kb.store.get(m, list(kb.store.metadatas(m)), embeddings=True) for m in (IMAGE, TEXT)}
     everything = [(m, str(r.metadata["source"]), np.asarray(r.embedding)) for m in rows for r in rows[m]]
     matrix = np.stack([v for _, _, v in everything])
     results = []
@@ -113,7 +145,7 @@ def raw_cosine_figures(kb: KnowledgeBase, per_class: int, k: int = 10) -> MixedF
 
 def exactness(kb: KnowledgeBase, searcher: Searcher, k: int = 10) -> tuple[float, int, int]:
     """(mean recall@k of mmrag against brute force, queries with an identical top-k order, queries)."""
-    records = {m: kb.get(m, list(kb.metadatas(m)), embeddings=True) for m in (IMAGE, TEXT)}
+    records = {m: kb.store.get(m, list(kb.store.metadatas(m)), embeddings=True) for m in (IMAGE, TEXT)}
     overlaps, identical = [], 0
     queries = class_queries()
     for text, _ in queries:

@@ -1,27 +1,17 @@
-"""The knowledge base: image and text documents embedded by one CLIP model, stored in Chroma.
+"""The store: a knowledge base's two Chroma collections, its model record, reads, writes and the write lock.
 
-A knowledge base named ``mmrag`` is two Chroma collections, ``mmrag_images`` and ``mmrag_texts``
-(cosine space), so that each modality can be searched and calibrated on its own. Both carry the
-embedding model in their collection metadata; a knowledge base refuses vectors from another model.
+It knows nothing of folders or queries: :mod:`mmrag.kb.sync` and :mod:`mmrag.search` work on a
+:class:`Store`, and :class:`~mmrag.langchain.knowledge_base.KnowledgeBase` puts the three together. The record
+schema is in :mod:`mmrag.kb.records`.
 
-Records, as plain chromadb shows them:
-
-* image: id ``img-<sha1(path)[:24]>``; document = a small JPEG thumbnail as a data URI (the photo stays
-  where it is, referenced by path); metadata ``modality="image"``, ``source`` (absolute path),
-  ``sha256``, ``size``, ``mtime_ns``, ``width``, ``height``, ``caption``, ``caption_source``, plus user
-  metadata;
-* text chunk: id ``txt-<sha1(path)[:24]>-<chunk>``; document = the chunk's text; metadata
-  ``modality="text"``, ``source``, ``sha256``, ``size``, ``mtime_ns``, ``chunk``, ``chunks``, ``start``
-  (character offset), ``title``, plus user metadata.
-
-Writes are split under the client's ``get_max_batch_size()``. An embedded knowledge base takes a file
-lock while it writes, so a second writer waits briefly and then gets :class:`KnowledgeBaseLockedError`.
+Writes are split under the client's ``get_max_batch_size()``. An embedded store takes a file lock while it
+writes, so a second writer waits briefly and then gets :class:`KnowledgeBaseLockedError`. A store refuses
+vectors from a model other than the one it records.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,52 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mmrag.clip import ClipModel, Matrix
 from mmrag.errors import KnowledgeBaseLockedError, ModelMismatchError, StoreError
+from mmrag.files.paths import is_under
+from mmrag.kb.records import IMAGE, MODALITIES, TEXT, Metadata, ModelRecord, Record, stored_metadata
+from mmrag.model.clip import ClipModel
+from mmrag.vectors import Matrix
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
-    from langchain_chroma import Chroma
 
-    from mmrag.retrieval import MultimodalRetriever, Searcher
-    from mmrag.sync import ProgressCallback, SyncReport
-
-IMAGE = "image"
-TEXT = "text"
-MODALITIES = (IMAGE, TEXT)
-RESERVED_KEYS = frozenset(
-    {"modality", "source", "sha256", "size", "mtime_ns", "width", "height", "caption", "caption_source"}
-    | {"chunk", "chunks", "start", "title", "format"}
-)
 COUNT_MAX_AGE_S = 2.0
-_MODEL_KEYS = ("mmrag_model", "mmrag_pretrained", "mmrag_label", "mmrag_dim")
-
-Metadata = dict[str, str | int | float | bool]
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """The embedding model a knowledge base was built with."""
-
-    model: str
-    pretrained: str | None
-    label: str
-    dim: int
-
-    @classmethod
-    def of(cls, clip: ClipModel) -> ModelRecord:
-        return cls(clip.model_name, clip.pretrained, clip.label, clip.dim)
-
-
-@dataclass(frozen=True)
-class Record:
-    """One stored document, ready to write."""
-
-    id: str
-    embedding: Matrix | list[float]
-    document: str
-    metadata: Metadata
 
 
 @dataclass(frozen=True)
@@ -87,12 +42,9 @@ class Counts:
     text_sources: int
 
 
-def image_id(source: str) -> str:
-    return "img-" + hashlib.sha1(source.encode("utf-8")).hexdigest()[:24]
-
-
-def text_id(source: str, chunk: int) -> str:
-    return f"txt-{hashlib.sha1(source.encode('utf-8')).hexdigest()[:24]}-{chunk:05d}"
+def model_record_of(clip: ClipModel) -> ModelRecord:
+    """The record a store built with ``clip`` writes."""
+    return ModelRecord(clip.model_name, clip.pretrained, clip.label, clip.dim)
 
 
 def read_model_record(client: ClientAPI, name: str) -> ModelRecord | None:
@@ -102,41 +54,18 @@ def read_model_record(client: ClientAPI, name: str) -> ModelRecord | None:
             meta = client.get_collection(f"{name}_{modality}s").metadata or {}
         except Exception:  # chromadb raises different errors for a missing collection across versions
             continue
-        if "mmrag_label" in meta:
-            return ModelRecord(
-                str(meta["mmrag_model"]),
-                str(meta["mmrag_pretrained"]) or None,
-                str(meta["mmrag_label"]),
-                int(meta["mmrag_dim"]),
-            )
+        record = ModelRecord.from_collection_metadata(meta)
+        if record is not None:
+            return record
     return None
 
 
-class KnowledgeBase:
-    """Images and texts embedded with one CLIP model, in Chroma, kept in sync with folders.
-
-    Setup:
-        Build it with :func:`mmrag.app.open_knowledge_base` (embedded Chroma in ``--db`` / ``MMRAG_DB``,
-        or a ``chroma run`` server at ``--chroma-url`` / ``MMRAG_CHROMA_URL``).
-
-    Instantiate:
-        .. code-block:: python
-
-            import chromadb
-            from mmrag import ClipModel, KnowledgeBase
-
-            kb = KnowledgeBase(chromadb.PersistentClient("kb"), ClipModel("toy"), location="kb")
-
-    Use:
-        .. code-block:: python
-
-            report = kb.sync("photos/")  # add new, re-embed changed, drop deleted, follow renames
-            kb.counts()
-            stores = kb.as_vectorstores()  # langchain_chroma.Chroma per modality
+class Store:
+    """One knowledge base's collections in Chroma: the model record, reads, writes and the write lock.
 
     Args:
         client: a chromadb client (``PersistentClient`` or ``HttpClient``).
-        clip: the embedding model; it must match the one the knowledge base records.
+        clip: the embedding model; it must match the one the store records.
         name: the knowledge base's name inside Chroma.
         location: where it lives, for messages (a directory or a URL).
         lock_path: a lock file for embedded stores (None for a server).
@@ -160,11 +89,10 @@ class KnowledgeBase:
         self.lock_path = lock_path
         self.lock_timeout = lock_timeout
         self._collections: dict[str, Collection] = {}
-        self._searcher: Searcher | None = None
         self._counts: dict[str, tuple[float, int]] = {}
 
     def __repr__(self) -> str:
-        return f"KnowledgeBase({self.location!r}, name={self.name!r}, model={self.clip.model_name!r})"
+        return f"Store({self.location!r}, name={self.name!r}, model={self.clip.model_name!r})"
 
     # --- collections and the model record --------------------------------------------------------
 
@@ -193,13 +121,9 @@ class KnowledgeBase:
         if found is not None:
             return found
         self.check_model()
-        record = ModelRecord.of(self.clip)
         metadata = {
             "hnsw:space": "cosine",
-            "mmrag_model": record.model,
-            "mmrag_pretrained": record.pretrained or "",
-            "mmrag_label": record.label,
-            "mmrag_dim": record.dim,
+            **model_record_of(self.clip).collection_metadata(),
             "mmrag_modality": modality,
         }
         try:
@@ -375,30 +299,6 @@ class KnowledgeBase:
             col.delete(ids=list(ids[start : start + size]))
         self._counts.pop(modality, None)
 
-    def sync(
-        self,
-        folder: str | Path,
-        *,
-        metadata: Mapping[str, str | int | float | bool] | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> SyncReport:
-        """Make the knowledge base match ``folder``; see :func:`mmrag.sync.sync_folder`."""
-        from mmrag.sync import sync_folder
-
-        return sync_folder(self, Path(folder), metadata=metadata, on_progress=on_progress)
-
-    def add_files(
-        self,
-        paths: Sequence[str | Path],
-        *,
-        metadata: Mapping[str, str | int | float | bool] | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> SyncReport:
-        """Add or refresh individual files (nothing else is removed); see :func:`mmrag.sync.sync_files`."""
-        from mmrag.sync import sync_files
-
-        return sync_files(self, [Path(p) for p in paths], metadata=metadata, on_progress=on_progress)
-
     def remove(self, paths: Sequence[str | Path]) -> int:
         """Remove the documents of these files, or of every file under these folders. Returns how many."""
         targets = [Path(p).expanduser().resolve().as_posix() for p in paths]
@@ -408,7 +308,7 @@ class KnowledgeBase:
                 ids = [
                     id_
                     for id_, meta in self.metadatas(modality).items()
-                    if any(_is_under(str(meta.get("source", "")), t) for t in targets)
+                    if any(is_under(str(meta.get("source", "")), t) for t in targets)
                 ]
                 self.delete(modality, ids)
                 removed += len(ids)
@@ -423,40 +323,3 @@ class KnowledgeBase:
                 self.delete(modality, found)
                 removed += len(found)
         return removed
-
-    # --- LangChain ---------------------------------------------------------------------------------
-
-    def as_retriever(self, **options: Any) -> MultimodalRetriever:
-        """A :class:`~mmrag.retrieval.MultimodalRetriever` over this knowledge base (k, modality, where,
-        threshold, mmr, fetch_k, lambda_mult). Retrievers of one knowledge base share its caches."""
-        from mmrag.retrieval import MultimodalRetriever, Searcher
-
-        if self._searcher is None:
-            self._searcher = Searcher(self)
-        return MultimodalRetriever(searcher=self._searcher, **options)
-
-    def as_vectorstores(self) -> dict[str, Chroma]:
-        """Each modality's collection as a ``langchain_chroma.Chroma`` using this model's embeddings."""
-        from langchain_chroma import Chroma
-
-        from mmrag.embeddings import ClipEmbeddings
-
-        embeddings = ClipEmbeddings(clip=self.clip)
-        return {
-            modality: Chroma(
-                collection_name=self.collection_name(modality),
-                embedding_function=embeddings,
-                client=self.client,
-                collection_metadata=dict(self.collection(modality).metadata or {}),
-            )
-            for modality in MODALITIES
-        }
-
-
-def stored_metadata(raw: Mapping[str, Any] | None) -> Metadata:
-    """Chroma's metadata for one record, without the None values it fills in."""
-    return {k: v for k, v in (raw or {}).items() if isinstance(v, str | int | float | bool)}
-
-
-def _is_under(source: str, target: str) -> bool:
-    return source == target or source.startswith(target.rstrip("/") + "/")

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from mmrag.clip import ClipModel
 from mmrag.config import Settings
-from mmrag.embeddings import ClipEmbeddings
 from mmrag.errors import ConfigError, StoreError
-from mmrag.store import KnowledgeBase, read_model_record
+from mmrag.kb.store import read_model_record
+from mmrag.langchain.embeddings import ClipEmbeddings
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.model.clip import ClipModel
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI

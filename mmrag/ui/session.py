@@ -14,15 +14,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmrag.answer import AnswerStream, stream_answer
-from mmrag.app import demo_settings, open_knowledge_base
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, ModelUnavailableError
-from mmrag.language import is_multilingual, language_warning
-from mmrag.retrieval import DEFAULT_K, DEFAULT_THRESHOLD, Hit
-from mmrag.store import IMAGE, MODALITIES, KnowledgeBase
-from mmrag.sync import ProgressCallback, SyncReport
-from mmrag.thumbnails import thumbnail_bytes
+from mmrag.factory import demo_settings, open_knowledge_base
+from mmrag.files.thumbnails import thumbnail_bytes
+from mmrag.kb.records import IMAGE, MODALITIES
+from mmrag.kb.report import ProgressCallback, SyncReport
+from mmrag.langchain.answer import AnswerStream, stream_answer
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.model.language import is_multilingual, language_warning
+from mmrag.search.hits import Hit
+from mmrag.search.searcher import DEFAULT_K, DEFAULT_THRESHOLD
+from mmrag.search.similar import similar_images as find_similar
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -95,7 +98,7 @@ def open_workspace(settings: Settings) -> Workspace:
     The fallback is visible: :attr:`Workspace.fallback` says what happened, for a banner.
 
     Raises:
-        ModelMismatchError, StoreError, ModelError, ConfigError: as :func:`~mmrag.app.open_knowledge_base`.
+        ModelMismatchError, StoreError, ModelError, ConfigError: as :func:`~mmrag.factory.open_knowledge_base`.
     """
     try:
         kb = open_knowledge_base(settings)
@@ -134,7 +137,7 @@ def export_secrets(secrets: Mapping[str, Any], environ: dict[str, str] | None = 
 
 def open_llm(spec: str) -> BaseChatModel:
     """The chat model ``spec`` names. Raises ``LLMUnavailableError`` with the reason."""
-    from mmrag.agent import load_chat_model
+    from mmrag.langchain.chat_models import load_chat_model
 
     return load_chat_model(spec)
 
@@ -153,7 +156,7 @@ def ask(
     modality: str = "all",
     threshold: float = DEFAULT_THRESHOLD,
 ) -> AnswerStream:
-    """Like :func:`mmrag.answer.stream_answer`, with the sidebar's modality filter and threshold.
+    """Like :func:`mmrag.langchain.answer.stream_answer`, with the sidebar's modality filter and threshold.
 
     Raises:
         ConfigError: an empty question or a bad option.
@@ -164,9 +167,7 @@ def ask(
 
 def similar_images(kb: KnowledgeBase, image: Path, *, k: int = DEFAULT_K) -> list[Hit]:
     """Images that look like ``image`` (a file), best first; the file itself, if indexed, is left out."""
-    hits = kb.as_retriever(k=k + 1, modality=IMAGE, threshold=0.0).search(image).hits
-    own = image.resolve().as_posix()
-    return [h for h in hits if h.source != own][:k]
+    return find_similar(kb.searcher, image, k=k, exclude=[image.resolve().as_posix()]).hits
 
 
 def parse_labels(text: str) -> list[str]:
@@ -198,13 +199,6 @@ def index_folder(workspace: Workspace, folder: str, *, on_progress: ProgressCall
         return workspace.kb.sync(path, on_progress=on_progress)
 
 
-def report_line(report: SyncReport) -> str:
-    return (
-        f"added {report.added}, updated {report.updated}, renamed {report.renamed}, removed {report.removed}, "
-        f"unchanged {report.unchanged}, skipped {len(report.skipped)}"
-    )
-
-
 @dataclass(frozen=True)
 class GalleryItem:
     id: str
@@ -221,11 +215,11 @@ def gallery(kb: KnowledgeBase, *, contains: str = "", limit: int = 24) -> tuple[
     needle = contains.strip().lower()
     matched = sorted(
         (str(meta.get("source", "")), id_, str(meta.get("caption", "")))
-        for id_, meta in kb.metadatas(IMAGE).items()
+        for id_, meta in kb.store.metadatas(IMAGE).items()
         if not needle or needle in str(meta.get("source", "")).lower() or needle in str(meta.get("caption", "")).lower()
     )
     shown = matched[:limit]
-    records = {r.id: r for r in kb.get(IMAGE, [id_ for _, id_, _ in shown])}
+    records = {r.id: r for r in kb.store.get(IMAGE, [id_ for _, id_, _ in shown])}
     items = [
         GalleryItem(id_, source, caption, thumbnail_bytes(records[id_].document) if id_ in records else b"")
         for source, id_, caption in shown
@@ -235,7 +229,7 @@ def gallery(kb: KnowledgeBase, *, contains: str = "", limit: int = 24) -> tuple[
 
 def document_sources(kb: KnowledgeBase) -> list[str]:
     """Every indexed file (images and texts), sorted."""
-    return sorted({str(meta.get("source", "")) for m in MODALITIES for meta in kb.metadatas(m).values()} - {""})
+    return sorted({str(meta.get("source", "")) for m in MODALITIES for meta in kb.store.metadatas(m).values()} - {""})
 
 
 def delete_document(workspace: Workspace, source: str) -> int:

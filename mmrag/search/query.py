@@ -13,15 +13,15 @@ cached (LRU), so repeated queries skip the text tower.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from mmrag.clip import ClipModel, Matrix
 from mmrag.errors import MmragError
-from mmrag.images import ImageSource, describe
+from mmrag.files.images import ImageSource, describe
+from mmrag.model.clip import ClipModel
+from mmrag.search.cache import LruCache
+from mmrag.vectors import Matrix, empty
 
 
 class EmptyQueryError(MmragError):
@@ -111,34 +111,22 @@ class QueryEncoder:
 
     def __init__(self, clip: ClipModel, cache_size: int = 4096) -> None:
         self.clip = clip
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, Matrix] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        self.cache: LruCache[str, Matrix] = LruCache(cache_size)
+
+    @property
+    def hits(self) -> int:
+        """Texts served from the cache so far."""
+        return self.cache.hits
+
+    @property
+    def misses(self) -> int:
+        """Texts that had to be encoded so far."""
+        return self.cache.misses
 
     def texts(self, texts: list[str]) -> Matrix:
         """Unit embeddings of ``texts``, from the cache where possible."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            fresh = self.clip.encode_query_texts(missing)
-            with self._lock:
-                for text, vector in zip(missing, fresh, strict=True):
-                    self._cache[text] = vector
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            self.misses += len(missing)
-            self.hits += len(texts) - len(missing)
-            out = []
-            for t in texts:
-                vector = self._cache.get(t)
-                if vector is None:  # evicted by a concurrent caller: encode again
-                    vector = self.clip.encode_query_texts([t])[0]
-                else:
-                    self._cache.move_to_end(t)
-                out.append(vector)
-        return np.stack(out) if out else np.zeros((0, self.clip.dim), dtype=np.float32)
+        vectors = self.cache.get_many(texts, lambda missing: list(self.clip.encode_query_texts(missing)))
+        return np.stack(vectors) if vectors else empty(self.clip.dim)
 
     def vector(self, query: Query) -> Matrix:
         """The query's unit vector.

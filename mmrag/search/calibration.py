@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmrag.clip import Matrix
-from mmrag.store import KnowledgeBase
+from mmrag.kb.store import Store
+from mmrag.vectors import Matrix
 
 MIN_SPREAD = 1e-3
 """A floor on the spread, so a tiny or uniform collection can't produce infinite z-scores."""
@@ -47,13 +47,13 @@ class Calibrator:
     """Computes per-query, per-modality z-scores and relevances from a cached background sample.
 
     Args:
-        kb: the knowledge base whose collections are sampled.
+        store: the store whose collections are sampled.
         sample_size: vectors kept per modality (all of them when the collection is smaller).
         seed: makes the sample, and so every score, reproducible.
     """
 
-    def __init__(self, kb: KnowledgeBase, *, sample_size: int = 2048, seed: int = 0) -> None:
-        self.kb = kb
+    def __init__(self, store: Store, *, sample_size: int = 2048, seed: int = 0) -> None:
+        self.store = store
         self.sample_size = sample_size
         self.seed = seed
         self._backgrounds: dict[str, Background] = {}
@@ -61,12 +61,12 @@ class Calibrator:
 
     def background(self, modality: str) -> Background:
         """The sample for one modality (drawn on first use and whenever the collection's size changed)."""
-        count = self.kb.count(modality)
+        count = self.store.count(modality)
         cached = self._backgrounds.get(modality)
         if cached is not None and cached.count == count:
             return cached
         with self._lock:
-            vectors = self.kb.sample_vectors(modality, self.sample_size, seed=self.seed)
+            vectors = self.store.sample_vectors(modality, self.sample_size, seed=self.seed)
             background = Background(vectors, count)
             self._backgrounds[modality] = background
             return background

@@ -13,17 +13,17 @@ two-way softmax, at the model's logit scale, between the description and a neutr
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmrag.clip import ClipModel, Matrix
 from mmrag.errors import ConfigError
-from mmrag.images import ImageSource
-from mmrag.language import language_warning, scripts
+from mmrag.files.images import ImageSource
+from mmrag.model.clip import ClipModel
+from mmrag.model.language import language_warning, scripts
+from mmrag.search.cache import LruCache
+from mmrag.vectors import Matrix, normalised_mean
 
 EN_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",
@@ -89,29 +89,22 @@ class ZeroShotClassifier:
             raise ConfigError(msg)
         self.clip = clip
         self.templates = tuple(templates) if templates is not None else None
-        self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, tuple[str, ...]], Matrix] = OrderedDict()
-        self._lock = threading.Lock()
+        self.cache: LruCache[tuple[str, tuple[str, ...]], Matrix] = LruCache(cache_size)
 
     def label_vectors(self, labels: Sequence[str], templates: Sequence[str] | None = None) -> Matrix:
         """One unit vector per label: the renormalised mean of its templated prompts' embeddings."""
         chosen = [tuple(templates_for(label, templates or self.templates)) for label in labels]
-        keys = list(zip(labels, chosen, strict=True))
-        missing = [key for key in dict.fromkeys(keys) if key not in self._cache]
-        if missing:
-            prompts = [t.format(label) for label, ts in missing for t in ts]
-            vectors = self.clip.encode_query_texts(prompts)
-            at = 0
-            with self._lock:
-                for key in missing:
-                    n = len(key[1])
-                    mean = vectors[at : at + n].mean(axis=0)
-                    self._cache[key] = (mean / np.linalg.norm(mean)).astype(np.float32)
-                    at += n
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            return np.stack([self._cache[key] for key in keys])
+        return np.stack(self.cache.get_many(list(zip(labels, chosen, strict=True)), self._ensembles))
+
+    def _ensembles(self, keys: list[tuple[str, tuple[str, ...]]]) -> list[Matrix]:
+        """Each (label, templates) as the normalised mean of its prompts, all prompts encoded in one call."""
+        prompts = [t.format(label) for label, ts in keys for t in ts]
+        vectors = self.clip.encode_query_texts(prompts)
+        out, at = [], 0
+        for _, ts in keys:
+            out.append(normalised_mean(vectors[at : at + len(ts)]))
+            at += len(ts)
+        return out
 
     def classify(
         self,
@@ -167,11 +160,9 @@ class ZeroShotClassifier:
 
     def _neutral(self) -> Matrix:
         key = ("", NEUTRAL_CAPTIONS)
-        if key not in self._cache:
-            mean = self.clip.encode_query_texts(list(NEUTRAL_CAPTIONS)).mean(axis=0)
-            with self._lock:
-                self._cache[key] = (mean / np.linalg.norm(mean)).astype(np.float32)
-        return self._cache[key]
+        return self.cache.get_many([key], lambda _: [normalised_mean(self.clip.encode_query_texts(NEUTRAL_CAPTIONS))])[
+            0
+        ]
 
     def _image_vector(self, image: ImageSource | Matrix) -> Matrix:
         if isinstance(image, np.ndarray):

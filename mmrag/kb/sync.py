@@ -1,6 +1,6 @@
 """Keep a knowledge base in sync with folders.
 
-``sync_folder(kb, folder)`` makes the knowledge base match the folder:
+``sync_folder(store, folder)`` makes the knowledge base match the folder:
 
 * **unchanged** files (same path, size and modification time as stored) are skipped without being read;
 * files whose time changed but whose content hash did not are only re-stamped, not re-embedded;
@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
-from mmrag.documents import (
+from mmrag.errors import ConfigError, DocumentError
+from mmrag.files.documents import (
     CAPTIONS_FILE,
     FileStat,
     content_hash,
@@ -36,55 +36,15 @@ from mmrag.documents import (
     read_text,
     walk,
 )
-from mmrag.errors import ConfigError, DocumentError
-from mmrag.images import image_format
-from mmrag.store import IMAGE, RESERVED_KEYS, TEXT, KnowledgeBase, Metadata, Record, image_id, text_id
-from mmrag.thumbnails import thumbnail_data_uri
+from mmrag.files.images import image_format
+from mmrag.files.paths import is_under
+from mmrag.files.thumbnails import thumbnail_data_uri
+from mmrag.kb.records import IMAGE, RESERVED_KEYS, TEXT, Metadata, Record, image_id, text_id
+from mmrag.kb.report import ProgressCallback, Skipped, SyncProgress, SyncReport
+from mmrag.kb.store import Store
 
 GROUP_FILES = 64
 """Files embedded and written together; bounds memory whatever the folder's size."""
-
-
-@dataclass(frozen=True)
-class SyncProgress:
-    """Where a sync is: ``done`` of ``total`` files that need embedding, and the file just finished."""
-
-    done: int
-    total: int
-    current: str
-
-
-ProgressCallback = Callable[[SyncProgress], None]
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file that was not indexed, and why."""
-
-    source: str
-    reason: str
-
-
-@dataclass
-class SyncReport:
-    """What a sync did. ``to_json()`` gives the CLI's ``--json`` summary."""
-
-    added: int = 0
-    updated: int = 0
-    renamed: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    ignored: int = 0
-    embedded_images: int = 0
-    embedded_chunks: int = 0
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["skipped"] = [asdict(s) for s in self.skipped]
-        data["seconds"] = round(self.seconds, 3)
-        return data
 
 
 @dataclass
@@ -111,13 +71,13 @@ class _Work:
 
 
 def sync_folder(
-    kb: KnowledgeBase,
+    store: Store,
     folder: Path,
     *,
     metadata: Mapping[str, str | int | float | bool] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> SyncReport:
-    """Make ``kb`` match ``folder`` (recursively). See the module docstring for the rules.
+    """Make ``store`` match ``folder`` (recursively). See the module docstring for the rules.
 
     Raises:
         DocumentError: ``folder`` is not a readable folder.
@@ -128,11 +88,11 @@ def sync_folder(
     if not root.is_dir():
         msg = f"{folder} is not a folder"
         raise DocumentError(msg, folder)
-    return _Syncer(kb, metadata, on_progress).run(list(walk(root)), scope=root)
+    return _Syncer(store, metadata, on_progress).run(list(walk(root)), scope=root)
 
 
 def sync_files(
-    kb: KnowledgeBase,
+    store: Store,
     paths: Sequence[Path],
     *,
     metadata: Mapping[str, str | int | float | bool] | None = None,
@@ -152,7 +112,7 @@ def sync_files(
             report_missing.append(Skipped(str(path), "not a regular file"))
             continue
         files.append(FileStat(resolved, st.st_size, st.st_mtime_ns))
-    report = _Syncer(kb, metadata, on_progress).run(files, scope=None)
+    report = _Syncer(store, metadata, on_progress).run(files, scope=None)
     report.skipped[:0] = report_missing
     return report
 
@@ -160,7 +120,7 @@ def sync_files(
 class _Syncer:
     def __init__(
         self,
-        kb: KnowledgeBase,
+        store: Store,
         metadata: Mapping[str, str | int | float | bool] | None,
         on_progress: ProgressCallback | None,
     ) -> None:
@@ -168,7 +128,7 @@ class _Syncer:
         if clash:
             msg = f"metadata keys {', '.join(clash)} are reserved by mmrag; choose other names"
             raise ConfigError(msg)
-        self.kb = kb
+        self.store = store
         self.user_metadata: Metadata = dict(metadata or {})
         self.on_progress = on_progress
         self.report = SyncReport()
@@ -180,8 +140,8 @@ class _Syncer:
 
     def run(self, files: list[FileStat], scope: Path | None) -> SyncReport:
         start = time.perf_counter()
-        kb = self.kb
-        with kb.write_lock():
+        store = self.store
+        with store.write_lock():
             stored = self._stored()
             captions_files = self.captions_files = self._captions_files(files)
             on_disk = {f.source: f for f in files}
@@ -213,7 +173,7 @@ class _Syncer:
                     work.append(_Work(f, kind, digest, "added"))
 
             # Only a folder sync removes: stored files under the folder that are no longer there.
-            gone = [s for s in stored if s not in on_disk and _is_under(s, scope)] if scope else []
+            gone = [s for s in stored if s not in on_disk and is_under(s, scope)] if scope else []
             work = self._renames(work, stored, gone, on_disk, scope)
             self._remove([s for s in gone if s in stored], stored)
             self._update_captions(files, kinds, stored, captions_files, caption_sidecars, work)
@@ -228,7 +188,7 @@ class _Syncer:
         out: dict[str, _Stored] = {}
         for modality in (IMAGE, TEXT):
             per_source: dict[str, list[tuple[str, Metadata]]] = defaultdict(list)
-            for id_, meta in self.kb.metadatas(modality).items():
+            for id_, meta in self.store.metadatas(modality).items():
                 per_source[str(meta.get("source", ""))].append((id_, meta))
             for source, rows in per_source.items():
                 first = rows[0][1]
@@ -274,7 +234,7 @@ class _Syncer:
             elif _looks_like_image(f.path):
                 self.report.skipped.append(Skipped(f.source, "not an image mmrag can read (checked by content)"))
                 if old is not None:
-                    self.kb.delete(old.modality, old.ids)  # its content changed into something unreadable
+                    self.store.delete(old.modality, old.ids)  # its content changed into something unreadable
             else:
                 self.report.ignored += 1
         return kinds
@@ -301,7 +261,7 @@ class _Syncer:
         for source, old in stored.items():
             if not old.complete or source in on_disk:
                 continue
-            if source in gone_set or ((scope is None or not _is_under(source, scope)) and not Path(source).exists()):
+            if source in gone_set or ((scope is None or not is_under(source, scope)) and not Path(source).exists()):
                 vanished[(old.modality, old.sha256)].append(source)
         remaining: list[_Work] = []
         for w in work:
@@ -319,7 +279,7 @@ class _Syncer:
     # --- writing -----------------------------------------------------------------------------------
 
     def _move(self, old: _Stored, old_source: str, new: FileStat) -> None:
-        records = self.kb.get(old.modality, old.ids, embeddings=True)
+        records = self.store.get(old.modality, old.ids, embeddings=True)
         moved = []
         for r in records:
             meta = dict(r.metadata)
@@ -331,12 +291,12 @@ class _Syncer:
                 new_id = image_id(new.source)
                 meta["caption"], meta["caption_source"] = read_caption(new.path, self.captions_files)
             moved.append(Record(new_id, r.embedding, r.document, meta))
-        self.kb.upsert(old.modality, moved)
-        self.kb.delete(old.modality, [r.id for r in records])
+        self.store.upsert(old.modality, moved)
+        self.store.delete(old.modality, [r.id for r in records])
 
     def _restamp(self, old: _Stored, f: FileStat) -> None:
         metas = [{"mtime_ns": f.mtime_ns, "size": f.size} for _ in old.ids]
-        self.kb.update_metadata(old.modality, old.ids, metas)  # type: ignore[arg-type]
+        self.store.update_metadata(old.modality, old.ids, metas)  # type: ignore[arg-type]
 
     def _remove(self, sources: Iterable[str], stored: Mapping[str, _Stored]) -> None:
         by_modality: dict[str, list[str]] = defaultdict(list)
@@ -345,12 +305,12 @@ class _Syncer:
             by_modality[old.modality].extend(old.ids)
             self.report.removed += 1
         for modality, ids in by_modality.items():
-            self.kb.delete(modality, ids)
+            self.store.delete(modality, ids)
 
     def _skip(self, f: FileStat, reason: str, stale: _Stored | None) -> None:
         self.report.skipped.append(Skipped(f.source, reason))
         if stale is not None:
-            self.kb.delete(stale.modality, stale.ids)  # never leave an outdated version behind
+            self.store.delete(stale.modality, stale.ids)  # never leave an outdated version behind
 
     def _update_captions(
         self,
@@ -369,7 +329,7 @@ class _Syncer:
                 continue
             caption, origin = read_caption(f.path, captions_files)
             if caption != old.caption:
-                self.kb.update_metadata(IMAGE, old.ids, [{"caption": caption, "caption_source": origin}])
+                self.store.update_metadata(IMAGE, old.ids, [{"caption": caption, "caption_source": origin}])
 
     def _progress(self, current: str) -> None:
         self.done += 1
@@ -386,7 +346,7 @@ class _Syncer:
             def remember(index: int, image: Image.Image, facts: dict[int, tuple[str, int, int]] = facts) -> None:
                 facts[index] = (thumbnail_data_uri(image), image.width, image.height)
 
-            result = self.kb.clip.try_encode_images([str(w.file.path) for w in group], on_image=remember)
+            result = self.store.clip.try_encode_images([str(w.file.path) for w in group], on_image=remember)
             failed = {f.index: f for f in result.failures}
             records = []
             for index, vector in zip(result.indices, result.vectors, strict=True):
@@ -400,7 +360,7 @@ class _Syncer:
                     "caption_source": origin,
                 }
                 records.append(Record(image_id(w.file.source), vector, thumb, meta))
-            self.kb.upsert(IMAGE, records)
+            self.store.upsert(IMAGE, records)
             for index, w in enumerate(group):
                 if index in failed:
                     self._skip(w.file, str(failed[index].error), stale=stored.get(w.file.source))
@@ -410,9 +370,9 @@ class _Syncer:
                 self._progress(w.file.source)
 
     def _embed_texts(self, work: Sequence[_Work], stored: Mapping[str, _Stored]) -> None:
-        from mmrag.chunking import chunk_text
+        from mmrag.files.chunking import chunk_text
 
-        clip = self.kb.clip
+        clip = self.store.clip
         for w in work:
             old = stored.get(w.file.source)
             try:
@@ -432,10 +392,10 @@ class _Syncer:
                 Record(text_id(w.file.source, c.index), v, c.text, base | {"chunk": c.index, "start": c.start})
                 for c, v in zip(chunks, vectors, strict=True)
             ]
-            self.kb.upsert(TEXT, records)
+            self.store.upsert(TEXT, records)
             if old is not None:
                 keep = {r.id for r in records}
-                self.kb.delete(TEXT, [i for i in old.ids if i not in keep])
+                self.store.delete(TEXT, [i for i in old.ids if i not in keep])
             self._count(w)
             self.report.embedded_chunks += len(chunks)
             self._progress(w.file.source)
@@ -460,11 +420,6 @@ class _Syncer:
 
 def _same_stat(old: _Stored, f: FileStat) -> bool:
     return old.size == f.size and old.mtime_ns == f.mtime_ns
-
-
-def _is_under(source: str, folder: Path) -> bool:
-    root = folder.as_posix().rstrip("/") + "/"
-    return source.startswith(root)
 
 
 _IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic"})

@@ -1,6 +1,6 @@
 """What a folder holds for a knowledge base: images, text documents, and captions for the images.
 
-* **Images** are recognised by content (:func:`mmrag.images.image_format`), whatever their extension.
+* **Images** are recognised by content (:func:`mmrag.files.images.image_format`), whatever their extension.
 * **Text documents** are ``.txt``, ``.md`` / ``.markdown`` and ``.pdf`` files (PDF text via pypdf).
 * **Captions**: ``photo.jpg`` + ``photo.txt`` makes the text file the image's caption (it is not indexed
   as a document of its own). A ``captions.json`` file mapping file names to captions, in any folder,

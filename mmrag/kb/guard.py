@@ -38,13 +38,15 @@ from typing import Any
 
 import numpy as np
 
-from mmrag.clip import Matrix
 from mmrag.errors import ImageNotFoundError, PathNotAllowedError
-from mmrag.images import ImageSource
-from mmrag.store import IMAGE, KnowledgeBase
+from mmrag.files.images import ImageSource
+from mmrag.files.paths import is_under
+from mmrag.kb.records import IMAGE
+from mmrag.kb.store import Store
+from mmrag.vectors import Matrix
 
 IMAGE_ID = re.compile(r"img-[0-9a-f]{24}")
-"""The shape of an image document's id (see :func:`mmrag.store.image_id`)."""
+"""The shape of an image document's id (see :func:`mmrag.kb.records.image_id`)."""
 TEXT_ID = re.compile(r"txt-[0-9a-f]{24}-\d{5}")
 MAX_ARGUMENT_CHARS = 4096
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -85,12 +87,12 @@ class ImageGuard:
     """Resolves image arguments against a knowledge base and allowed roots (see the module doc).
 
     Args:
-        kb: the knowledge base whose image ids are accepted and whose image folders are roots.
+        store: the knowledge base's store, whose image ids are accepted and whose image folders are roots.
         roots: more folders whose files may be read.
     """
 
-    def __init__(self, kb: KnowledgeBase, roots: Iterable[str | Path] | None = None) -> None:
-        self.kb = kb
+    def __init__(self, store: Store, roots: Iterable[str | Path] | None = None) -> None:
+        self.store = store
         self.extra_roots = tuple(_absolute(Path(r)) for r in roots or ())
         self._kb_roots: tuple[Path, ...] = ()
         self._kb_count = -1
@@ -99,10 +101,10 @@ class ImageGuard:
     @property
     def roots(self) -> tuple[Path, ...]:
         """The allowed roots now: the knowledge base's image folders, then the explicit ones."""
-        count = self.kb.count(IMAGE)
+        count = self.store.count(IMAGE)
         with self._lock:
             if count != self._kb_count:
-                self._kb_roots = tuple(kb_image_roots(self.kb))
+                self._kb_roots = tuple(kb_image_roots(self.store))
                 self._kb_count = count
             return _collapse([*self._kb_roots, *self.extra_roots])
 
@@ -114,17 +116,17 @@ class ImageGuard:
             ImageNotFoundError: an allowed argument names no image id or file.
         """
         if isinstance(value, str) and IMAGE_ID.fullmatch(value.strip()):  # ids need no roots (nor their lookup)
-            return resolve_image_argument(value, roots=(), kb=self.kb)
-        return resolve_image_argument(value, roots=self.roots, kb=self.kb)
+            return resolve_image_argument(value, roots=(), store=self.store)
+        return resolve_image_argument(value, roots=self.roots, store=self.store)
 
 
-def resolve_image_argument(value: str, *, roots: Sequence[str | Path], kb: KnowledgeBase | None) -> ImageRef:
+def resolve_image_argument(value: str, *, roots: Sequence[str | Path], store: Store | None) -> ImageRef:
     """Resolve an image argument: a knowledge-base image id, or a file under one of ``roots``.
 
     Args:
         value: the argument, e.g. from an LLM's tool call.
         roots: the folders whose files may be read (used as given; see :class:`ImageGuard` for defaults).
-        kb: the knowledge base for image ids (None accepts paths only).
+        store: the store for image ids (None accepts paths only).
 
     Raises:
         PathNotAllowedError: the argument is refused (nothing was read).
@@ -135,18 +137,18 @@ def resolve_image_argument(value: str, *, roots: Sequence[str | Path], kb: Knowl
         raise PathNotAllowedError(msg, repr(value))
     text = value.strip()
     _refuse_shape(value, text)
-    if IMAGE_ID.fullmatch(text) and kb is not None:
-        return _by_id(text, kb)
+    if IMAGE_ID.fullmatch(text) and store is not None:
+        return _by_id(text, store)
     if TEXT_ID.fullmatch(text):
         msg = f"{text} is a text passage's id; image tools take an image id (img-…) or an image path"
         raise PathNotAllowedError(msg, value)
     return _by_path(value, text, [_absolute(Path(r)) for r in roots])
 
 
-def kb_image_roots(kb: KnowledgeBase) -> list[Path]:
+def kb_image_roots(store: Store) -> list[Path]:
     """The folders holding the knowledge base's images, nested ones collapsed (never ``/`` or home)."""
     never = {Path(os.sep), _absolute(Path.home())}
-    folders = {Path(str(meta.get("source", ""))).parent for meta in kb.metadatas(IMAGE).values()}
+    folders = {Path(str(meta.get("source", ""))).parent for meta in store.metadatas(IMAGE).values()}
     return list(_collapse(f for f in folders if f.is_absolute() and f not in never))
 
 
@@ -172,10 +174,10 @@ def _refuse_shape(value: str, text: str) -> None:
         raise PathNotAllowedError(msg, value)
 
 
-def _by_id(text: str, kb: KnowledgeBase) -> ImageRef:
-    found = kb.get(IMAGE, [text], embeddings=True)
+def _by_id(text: str, store: Store) -> ImageRef:
+    found = store.get(IMAGE, [text], embeddings=True)
     if not found:
-        msg = f"no image with id {text} in the knowledge base at {kb.location}"
+        msg = f"no image with id {text} in the knowledge base at {store.location}"
         raise ImageNotFoundError(msg, text)
     record = found[0]
     vector = np.asarray(record.embedding, dtype=np.float32)
@@ -200,7 +202,7 @@ def _by_path(value: str, text: str, roots: list[Path]) -> ImageRef:
     real_roots = [Path(os.path.realpath(root)) for root in roots]
     if path.is_absolute():
         candidate = Path(os.path.normpath(path))
-        if not any(_is_under(candidate, root) for root in [*roots, *real_roots]):  # text only: no lookup yet
+        if not any(is_under(candidate, root) for root in [*roots, *real_roots]):  # text only: no lookup yet
             msg = f"{text!r} is outside the allowed folders ({_names(roots)}); nothing was read"
             raise PathNotAllowedError(msg, value)
         candidates = [candidate]
@@ -208,7 +210,7 @@ def _by_path(value: str, text: str, roots: list[Path]) -> ImageRef:
         candidates = [Path(os.path.normpath(root / path)) for root in roots]
     for candidate in candidates:
         real = Path(os.path.realpath(candidate))
-        if not any(_is_under(real, root) for root in real_roots):
+        if not any(is_under(real, root) for root in real_roots):
             msg = f"{text!r} is a symbolic link (or inside one) leading outside the allowed folders; nothing was read"
             raise PathNotAllowedError(msg, value)
         if real.is_file():
@@ -221,14 +223,10 @@ def _absolute(path: Path) -> Path:
     return Path(os.path.normpath(path.expanduser().absolute()))
 
 
-def _is_under(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
 def _collapse(folders: Iterable[Path]) -> tuple[Path, ...]:
     """The folders without those inside another one, in order."""
     unique = list(dict.fromkeys(folders))
-    return tuple(f for f in unique if not any(other != f and _is_under(f, other) for other in unique))
+    return tuple(f for f in unique if not any(other != f and is_under(f, other) for other in unique))
 
 
 def _names(roots: Sequence[Path]) -> str:

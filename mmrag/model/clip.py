@@ -4,21 +4,20 @@ Construction is cheap and loads nothing; the weights load on first use, once, un
 open_clip are imported inside the methods that need them, so ``import mmrag`` stays fast.
 
 Encoding is batched under ``torch.inference_mode``. Images are decoded and preprocessed on a small
-thread pool while the model runs, JPEGs at reduced size (see :mod:`mmrag.images`). Every vector that
+thread pool while the model runs, JPEGs at reduced size (see :mod:`mmrag.files.images`). Every vector that
 comes out is float32 and L2-normalised, and encoding items one by one or in a batch gives the same
 vectors (to 1e-5).
 
 Text longer than the model's context (77 tokens for ViT-B-32) is truncated to it, keeping the start;
 the end-of-text token is always kept. :meth:`ClipModel.token_count` says how long a text is, so
 callers that must not lose text chunk it first (the knowledge base does). Texts run only the token
-positions they need (:mod:`mmrag.text_tower`); query texts run on ONNX Runtime on CPUs once it is
-prepared (:mod:`mmrag.onnx_text`).
+positions they need (:mod:`mmrag.model.text_tower`); query texts run on ONNX Runtime on CPUs once it is
+prepared (:mod:`mmrag.model.onnx_text`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,37 +26,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
-from mmrag.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MODEL, TEXT_RUNTIMES, Settings
-from mmrag.errors import (
-    ConfigError,
-    ImageError,
-    ModelError,
-    ModelUnavailableError,
-    TextRuntimeError,
-    UnsafeCheckpointError,
-)
-from mmrag.images import ImageSource, describe, load_image
-from mmrag.weights import ModelSource, label_for, resolve, unavailable_message
+from mmrag.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MODEL, Settings, default_home
+from mmrag.errors import ConfigError, ImageError, ModelError, ModelUnavailableError, UnsafeCheckpointError
+from mmrag.files.images import ImageSource, describe, load_image
+from mmrag.model.onnx_text import QueryTextRuntime, TextModel
+from mmrag.model.weights import ModelSource, label_for, resolve, unavailable_message
+from mmrag.vectors import Matrix, empty
 
 if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from mmrag.onnx_text import OnnxTextRuntime
-
 PRECISIONS = ("auto", "fp32", "bf16")
 QUERY_THREADS = 1
 """CPU threads for a query's texts on torch: its OpenMP threads keep spinning after each product, fighting
 Chroma and numpy for the cores (one thread measured 2.4× faster end to end on 2 cores; docs/benchmarks.md)."""
-ONNX_QUERY_THREADS = min(2, os.cpu_count() or 1)
-"""CPU threads for a query's texts on ONNX Runtime, whose threads sleep between calls (27% faster than one)."""
-PROBE_TEXTS = ("a photo of a cat", "一只猫在沙发上睡觉, and a longer tail of words to vary the lengths")
-"""Texts that the exported ONNX text tower must encode like torch before it is used."""
-
-Matrix = npt.NDArray[np.float32]
-"""A (n, dim) float32 array of L2-normalised rows."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +73,7 @@ class _Loaded:
     image_size: int
     context_length: int
     dim: int
-    text_tower: Any  # mmrag.text_tower.TextTower, or None for towers it can't run (e.g. Hugging Face ones)
+    text_tower: Any  # mmrag.model.text_tower.TextTower, or None for towers it can't run (e.g. Hugging Face ones)
 
 
 _threads_lock = threading.Lock()
@@ -144,7 +128,7 @@ class ClipModel:
     Instantiate:
         .. code-block:: python
 
-            from mmrag.clip import ClipModel
+            from mmrag.model.clip import ClipModel
 
             clip = ClipModel("ViT-B-32", "laion2b_s34b_b79k")  # loads nothing yet
             toy = ClipModel("toy")
@@ -170,7 +154,8 @@ class ClipModel:
         text_runtime: what encodes query texts on a CPU (:meth:`encode_query_texts`): ``auto`` (torch
             until ONNX Runtime is prepared in the background, then ONNX Runtime), ``onnx`` (prepare it on
             first use and wait; raise if it can't be), or ``torch``.
-        runtime_dir: where exported ONNX text towers are cached (default: ``MMRAG_HOME/onnx``).
+        runtime_dir: where exported ONNX text towers are cached (default: ``onnx`` in the per-user data
+            directory; :func:`mmrag.open_knowledge_base` passes ``MMRAG_HOME/onnx``).
     """
 
     def __init__(
@@ -190,9 +175,6 @@ class ClipModel:
         if precision not in PRECISIONS:
             msg = f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
             raise ConfigError(msg)
-        if text_runtime not in TEXT_RUNTIMES:
-            msg = f"text runtime must be one of {', '.join(TEXT_RUNTIMES)}, got {text_runtime!r}"
-            raise ConfigError(msg)
         self.precision = precision
         self.text_runtime = text_runtime
         self.runtime_dir = runtime_dir
@@ -205,8 +187,8 @@ class ClipModel:
         self.decode_workers = max(1, decode_workers)
         self._loaded: _Loaded | None = None
         self._source: ModelSource | None = None
-        self._onnx: OnnxTextRuntime | None = None
         self._lock = threading.Lock()
+        self._query_texts = QueryTextRuntime(text_runtime, runtime_dir or default_home() / "onnx", label=self.label)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClipModel:
@@ -283,7 +265,7 @@ class ClipModel:
         context = int(getattr(tokenizer, "context_length", None) or model.context_length)
         with torch.inference_mode():
             dim = int(model.encode_text(tokenizer([""]).to(device)).shape[-1])
-        from mmrag.text_tower import TextTower, supports
+        from mmrag.model.text_tower import TextTower, supports
 
         tower = TextTower(model) if supports(model) else None
         return _Loaded(model, preprocess, tokenizer, device, size, context, dim, tower)
@@ -346,8 +328,9 @@ class ClipModel:
     def encode_query_texts(self, texts: Sequence[str]) -> Matrix:
         """Encode a query's few short texts as fast as this machine allows: the same vectors as encode_texts.
 
-        On a CPU they run on ONNX Runtime once it is prepared (see ``text_runtime``), and on torch on one
-        thread until then. On a GPU this is :meth:`encode_texts`.
+        On a CPU they run on ONNX Runtime once it is prepared (see ``text_runtime`` and
+        :class:`~mmrag.model.onnx_text.QueryTextRuntime`), and on torch on one thread until then. On a GPU
+        this is :meth:`encode_texts`.
 
         Raises:
             TextRuntimeError: ``text_runtime="onnx"`` and ONNX Runtime can't be prepared.
@@ -355,18 +338,11 @@ class ClipModel:
         loaded = self._ensure()
         if loaded.device.type != "cpu":
             return self.encode_texts(texts)
-        session = self._query_session(loaded)
-        if session is None:
-            return self.encode_texts(texts, threads=QUERY_THREADS)
         _check_texts(texts)
-        from mmrag.onnx_text import unit_rows
-        from mmrag.text_tower import trim
-
-        out = []
-        for start in range(0, len(texts), self.batch_size):
-            tokens = trim(loaded.tokenizer([str(t) for t in texts[start : start + self.batch_size]]))
-            out.append(unit_rows(session(tokens.numpy())))
-        return _stack(out, loaded.dim)
+        vectors = self._query_texts.encode(self._text_model(loaded), texts, self.batch_size)
+        if vectors is None:
+            return self.encode_texts(texts, threads=QUERY_THREADS)
+        return vectors if len(vectors) else empty(loaded.dim)
 
     def prepare_text_runtime(self) -> str:
         """Move query texts to ONNX Runtime now: export the text tower (or load its cached export) and wait.
@@ -378,58 +354,17 @@ class ClipModel:
             TextRuntimeError: it can't be prepared: a package is missing, the export fails or disagrees
                 with torch, or the model runs on a GPU, in bf16, or has a text tower it can't run.
         """
-        if self.text_runtime == "torch":
-            msg = "text_runtime is torch (MMRAG_TEXT_RUNTIME=torch): query texts stay on torch"
-            raise TextRuntimeError(msg)
-        runtime = self._onnx_runtime(self._ensure(), strict=True)
-        assert runtime is not None
-        runtime.prepare()
+        self._query_texts.prepare(self._text_model(self._ensure()))
         return self.text_runtime_status
 
     @property
     def text_runtime_status(self) -> str:
         """What encodes query texts now, e.g. ``onnxruntime (text-….onnx)`` or ``torch (why)``."""
-        if self.text_runtime == "torch":
-            return "torch (text_runtime=torch)"
         loaded = self._loaded
-        if loaded is None:
-            return "torch (model not loaded yet)"
-        reason = _why_not_onnx(loaded, self.precision)
-        if reason:
-            return f"torch ({reason})"
-        return self._onnx.status if self._onnx is not None else "torch (onnxruntime not prepared yet)"
+        return self._query_texts.status(self._text_model(loaded) if loaded is not None else None)
 
-    def _query_session(self, loaded: _Loaded) -> Any:
-        if self.text_runtime == "torch":
-            return None
-        runtime = self._onnx_runtime(loaded, strict=self.text_runtime == "onnx")
-        if runtime is None:
-            return None
-        if self.text_runtime == "onnx":
-            return runtime.prepare()
-        runtime.start()
-        return runtime.session
-
-    def _onnx_runtime(self, loaded: _Loaded, *, strict: bool) -> OnnxTextRuntime | None:
-        reason = _why_not_onnx(loaded, self.precision)
-        if reason:
-            if strict:
-                msg = f"query texts of model {self.label} can't run on ONNX Runtime: {reason}"
-                raise TextRuntimeError(msg)
-            return None
-        with self._lock:
-            if self._onnx is None:
-                from mmrag.onnx_text import OnnxTextRuntime
-                from mmrag.text_tower import trim
-
-                self._onnx = OnnxTextRuntime(
-                    loaded.text_tower,
-                    trim(loaded.tokenizer(list(PROBE_TEXTS))),
-                    self.runtime_dir or Settings.from_env().home / "onnx",
-                    context_length=loaded.context_length,
-                    threads=ONNX_QUERY_THREADS,
-                )
-            return self._onnx
+    def _text_model(self, loaded: _Loaded) -> TextModel:
+        return TextModel(loaded.device.type, self.precision, loaded.text_tower, loaded.tokenizer, loaded.context_length)
 
     # --- images --------------------------------------------------------------------------------
 
@@ -539,19 +474,9 @@ class ClipModel:
 
 
 def _trimmed(tower: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-    from mmrag.text_tower import trim
+    from mmrag.model.text_tower import trim
 
     return lambda tokens: tower(trim(tokens))
-
-
-def _why_not_onnx(loaded: _Loaded, precision: str) -> str | None:
-    if loaded.device.type != "cpu":
-        return f"the model runs on {loaded.device}"
-    if precision == "bf16":
-        return "precision is bf16"
-    if loaded.text_tower is None:
-        return "the text tower is not a plain causal CLIP one"
-    return None
 
 
 def _check_texts(texts: Sequence[str]) -> None:
@@ -561,9 +486,7 @@ def _check_texts(texts: Sequence[str]) -> None:
 
 
 def _stack(parts: list[Matrix], dim: int) -> Matrix:
-    if not parts:
-        return np.zeros((0, dim), dtype=np.float32)
-    return np.concatenate(parts, axis=0)
+    return np.concatenate(parts, axis=0) if parts else empty(dim)
 
 
 def _load_error(src: ModelSource, e: Exception) -> ModelError:

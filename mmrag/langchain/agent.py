@@ -8,8 +8,8 @@ Safety and limits:
 
 * the system prompt (:data:`AGENT_SYSTEM_PROMPT`) treats tool results, passages, captions and file names as
   data, never as instructions;
-* the tools refuse image arguments outside the allowed roots (see :mod:`mmrag.paths`) and cap ``k`` and the
-  number of labels (see :mod:`mmrag.tools`);
+* the tools refuse image arguments outside the allowed roots (see :mod:`mmrag.kb.guard`) and cap ``k`` and the
+  number of labels (see :mod:`mmrag.langchain.tools`);
 * :class:`AgentLimitsMiddleware` stops the loop after ``max_steps`` model calls, and once ``timeout_s``
   seconds have passed it calls neither the model nor tools again, ending with a message that says why.
   (A model or tool call already running is not interrupted: give the chat model its own request timeout.)
@@ -17,7 +17,7 @@ Safety and limits:
 .. code-block:: python
 
     from mmrag import open_knowledge_base
-    from mmrag.agent import agent_answer, build_agent
+    from mmrag.langchain.agent import agent_answer, build_agent
 
     agent = build_agent(open_knowledge_base(db="demo-kb"), "openai:gpt-4o-mini", max_steps=6, timeout_s=30)
     answer = agent_answer(agent, "Which images show a red circle? Classify the first one.")
@@ -37,10 +37,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.channels.untracked_value import UntrackedValue
 
-from mmrag.answer import Answer, AnswerImage, AnswerSource
-from mmrag.errors import ConfigError, LLMError, LLMUnavailableError, MmragError
-from mmrag.store import IMAGE, KnowledgeBase
-from mmrag.tools import DEFAULT_MAX_K, DEFAULT_MAX_LABELS, make_tools
+from mmrag.errors import ConfigError, LLMError, MmragError
+from mmrag.langchain.answer import Answer, AnswerImage, AnswerSource
+from mmrag.langchain.artifacts import HitArtifact, artifact_hits, artifact_warnings, is_image
+from mmrag.langchain.chat_models import load_chat_model
+from mmrag.langchain.knowledge_base import KnowledgeBase
+from mmrag.langchain.tools import DEFAULT_MAX_K, DEFAULT_MAX_LABELS, make_tools
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -66,36 +68,6 @@ mention them to the user if they matter.
 - Ground your answer in what the tools returned, cite the source files you used, and list the paths of the \
 images worth showing. If nothing relevant was found, say so instead of guessing.
 - Answer in the language of the question."""
-
-
-def load_chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
-    """The chat model ``spec`` names (``"provider:model"``), through LangChain's ``init_chat_model``.
-
-    Raises:
-        LLMUnavailableError: an unknown provider, its integration package not installed, or missing
-            credentials; the message says which and how to fix it.
-    """
-    spec = spec.strip()
-    if not spec:
-        msg = "the chat model is empty; give --llm provider:model (or MMRAG_LLM), e.g. openai:gpt-4o-mini"
-        raise LLMUnavailableError(msg)
-    from langchain.chat_models import init_chat_model
-
-    try:
-        chat = init_chat_model(spec, **kwargs)
-    except ImportError as e:
-        msg = f"the chat model {spec!r} (--llm / MMRAG_LLM) needs its LangChain integration package: {e}"
-        raise LLMUnavailableError(msg) from e
-    except Exception as e:  # providers raise ValueError, their own errors for missing keys, etc.
-        msg = (
-            f"cannot create the chat model {spec!r} (--llm / MMRAG_LLM): {e}. Use provider:model, e.g. "
-            "openai:gpt-4o-mini, anthropic:claude-sonnet-4-5 or ollama:llava, and set the provider's API key"
-        )
-        raise LLMUnavailableError(msg) from e
-    if not isinstance(chat, BaseChatModel):  # a configurable model: not something mmrag can drive
-        msg = f"{spec!r} did not give a chat model (got {type(chat).__name__})"
-        raise LLMUnavailableError(msg)
-    return chat
 
 
 class AgentLimitsState(AgentState[Any]):
@@ -206,7 +178,7 @@ def build_agent(
         llm: a chat model, or a ``"provider:model"`` string for :func:`load_chat_model`.
         max_steps: model calls per question (each may request several tool calls).
         timeout_s: seconds per question (see :class:`AgentLimitsMiddleware`).
-        roots: folders whose images the tools may read besides the knowledge base's own (see :mod:`mmrag.paths`).
+        roots: folders whose images the tools may read besides the knowledge base's own (see :mod:`mmrag.kb.guard`).
         max_k: the most results one tool call returns.
         max_labels: the most labels one classification takes.
         system_prompt: replaces :data:`AGENT_SYSTEM_PROMPT`.
@@ -264,22 +236,21 @@ def answer_from_messages(question: str, messages: list[BaseMessage]) -> Answer:
     warnings: list[str] = []
     if final is not None and final.response_metadata.get(STOP_KEY):
         warnings.append(text)
-    hits: dict[str, dict[str, Any]] = {}
+    hits: dict[str, HitArtifact] = {}
     for message in run:
         if not isinstance(message, ToolMessage):
             continue
         if message.status == "error":
             warnings.append(f"tool {message.name} refused or failed: {message.content}")
-        artifact = message.artifact if isinstance(message.artifact, dict) else {}
-        warnings += [w for w in artifact.get("warnings", []) if w not in warnings]
-        for hit in artifact.get("hits", []):
+        warnings += [w for w in artifact_warnings(message.artifact) if w not in warnings]
+        for hit in artifact_hits(message.artifact):
             seen = hits.get(hit["id"])
             if seen is None or hit["score"] > seen["score"]:
                 hits[hit["id"]] = hit
     images = [
         AnswerImage(h["id"], h["source"], h["score"], h.get("caption") or "", h.get("thumbnail") or "")
         for h in hits.values()
-        if h["modality"] == IMAGE
+        if is_image(h)
     ]
     images.sort(key=lambda image: image.score, reverse=True)
     sources = [

@@ -1,0 +1,93 @@
+"""The record schema: what one stored document is, how it is named, and which metadata keys mmrag owns.
+
+A knowledge base named ``mmrag`` is two Chroma collections, ``mmrag_images`` and ``mmrag_texts`` (cosine
+space), so that each modality can be searched and calibrated on its own. Records, as plain chromadb shows them:
+
+* image: id ``img-<sha1(path)[:24]>``; document = a small JPEG thumbnail as a data URI (the photo stays
+  where it is, referenced by path); metadata ``modality="image"``, ``source`` (absolute path),
+  ``sha256``, ``size``, ``mtime_ns``, ``width``, ``height``, ``caption``, ``caption_source``, plus user
+  metadata;
+* text chunk: id ``txt-<sha1(path)[:24]>-<chunk>``; document = the chunk's text; metadata
+  ``modality="text"``, ``source``, ``sha256``, ``size``, ``mtime_ns``, ``chunk``, ``chunks``, ``start``
+  (character offset), ``title``, plus user metadata.
+
+Both collections carry the embedding model in their collection metadata (:class:`ModelRecord`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mmrag.vectors import Matrix
+
+IMAGE = "image"
+TEXT = "text"
+MODALITIES = (IMAGE, TEXT)
+RESERVED_KEYS = frozenset(
+    {"modality", "source", "sha256", "size", "mtime_ns", "width", "height", "caption", "caption_source"}
+    | {"chunk", "chunks", "start", "title", "format"}
+)
+"""Metadata keys mmrag writes itself; user metadata may not use them."""
+MODEL_KEYS = ("mmrag_model", "mmrag_pretrained", "mmrag_label", "mmrag_dim")
+"""Collection metadata keys of the model record."""
+
+Metadata = dict[str, str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """The embedding model a knowledge base was built with."""
+
+    model: str
+    pretrained: str | None
+    label: str
+    dim: int
+
+    def collection_metadata(self) -> dict[str, str | int]:
+        """The model record as Chroma collection metadata."""
+        return {
+            "mmrag_model": self.model,
+            "mmrag_pretrained": self.pretrained or "",
+            "mmrag_label": self.label,
+            "mmrag_dim": self.dim,
+        }
+
+    @classmethod
+    def from_collection_metadata(cls, meta: Mapping[str, Any]) -> ModelRecord | None:
+        """The record in a collection's metadata, or None when it holds none."""
+        if "mmrag_label" not in meta:
+            return None
+        return cls(
+            str(meta["mmrag_model"]),
+            str(meta["mmrag_pretrained"]) or None,
+            str(meta["mmrag_label"]),
+            int(meta["mmrag_dim"]),
+        )
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored document, ready to write."""
+
+    id: str
+    embedding: Matrix | list[float]
+    document: str
+    metadata: Metadata
+
+
+def image_id(source: str) -> str:
+    """The id of the image stored for ``source`` (an absolute POSIX path)."""
+    return "img-" + hashlib.sha1(source.encode("utf-8")).hexdigest()[:24]
+
+
+def text_id(source: str, chunk: int) -> str:
+    """The id of chunk ``chunk`` of the text document ``source``."""
+    return f"txt-{hashlib.sha1(source.encode('utf-8')).hexdigest()[:24]}-{chunk:05d}"
+
+
+def stored_metadata(raw: Mapping[str, Any] | None) -> Metadata:
+    """Chroma's metadata for one record, without the None values it fills in."""
+    return {k: v for k, v in (raw or {}).items() if isinstance(v, str | int | float | bool)}

@@ -1,0 +1,62 @@
+"""What a sync did, and where it is while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """Where a sync is: ``done`` of ``total`` files that need embedding, and the file just finished."""
+
+    done: int
+    total: int
+    current: str
+
+
+ProgressCallback = Callable[[SyncProgress], None]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not indexed, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class SyncReport:
+    """What a sync did. ``to_json()`` gives the CLI's ``--json`` summary."""
+
+    added: int = 0
+    updated: int = 0
+    renamed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    ignored: int = 0
+    embedded_images: int = 0
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+
+    def summary(self, *, timing: bool = False) -> str:
+        """One line for people: what changed, and (with ``timing``) how long it took and what was embedded."""
+        line = (
+            f"added {self.added}, updated {self.updated}, renamed {self.renamed}, removed {self.removed}, "
+            f"unchanged {self.unchanged}, skipped {len(self.skipped)}"
+        )
+        if timing:
+            line += (
+                f"  ({self.seconds:.1f}s; {self.embedded_images} images and {self.embedded_chunks} text chunks "
+                "embedded)"
+            )
+        return line
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        data["seconds"] = round(self.seconds, 3)
+        return data
