@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, cli, emit, settings_from
+from mmrag.defaults import DEFAULT_K, DEFAULT_MAX_STEPS, DEFAULT_TIMEOUT_S
 from mmrag.errors import MmragError
 
 if TYPE_CHECKING:
@@ -121,11 +122,11 @@ def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question.")],
     llm: LlmOpt = None,
-    k: KOpt = 6,
+    k: KOpt = DEFAULT_K,
     vision: VisionOpt = None,
     agent: AgentFlag = False,
-    max_steps: MaxStepsOpt = 8,
-    timeout: TimeoutOpt = 60.0,
+    max_steps: MaxStepsOpt = DEFAULT_MAX_STEPS,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     db: DbOpt = None,
     chroma_url: ChromaUrlOpt = None,
     as_json: JsonFlag = False,
@@ -146,11 +147,11 @@ def ask(
 def chat(
     ctx: typer.Context,
     llm: LlmOpt = None,
-    k: KOpt = 6,
+    k: KOpt = DEFAULT_K,
     vision: VisionOpt = None,
     agent: AgentFlag = False,
-    max_steps: MaxStepsOpt = 8,
-    timeout: TimeoutOpt = 60.0,
+    max_steps: MaxStepsOpt = DEFAULT_MAX_STEPS,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
     db: DbOpt = None,
     chroma_url: ChromaUrlOpt = None,
 ) -> None:

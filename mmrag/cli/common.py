@@ -36,9 +36,21 @@ ChromaUrlOpt = Annotated[
 ]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from mmrag import __version__
+
+        typer.echo(f"mmrag {__version__}")
+        raise typer.Exit
+
+
 @cli.callback()
 def _options(
     ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print mmrag's version and exit."),
+    ] = False,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, mps… Env MMRAG_DEVICE.")] = None,

@@ -9,10 +9,13 @@ import numpy as np
 import typer
 
 from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, cli, emit, settings_from
+from mmrag.defaults import DEFAULT_THRESHOLD
 from mmrag.files.images import ImageSource
 from mmrag.model.clip import ClipModel
 from mmrag.vectors import Matrix
 
+SEARCH_K = 10
+"""``mmrag search`` lists more than a chat answer shows (the library's DEFAULT_K)."""
 ModalityOpt = Annotated[str, typer.Option("--modality", help="image, text or all.")]
 
 
@@ -28,9 +31,9 @@ def search(
     image: Annotated[Path | None, typer.Option("--image", help="An image query (search by image).")] = None,
     image_weight: Annotated[float, typer.Option(help="Weight of --image when combined with text.")] = 1.0,
     minus: Annotated[list[str] | None, typer.Option("--minus", help="Text to subtract (repeatable).")] = None,
-    k: Annotated[int, typer.Option("-k", help="How many results.")] = 10,
+    k: Annotated[int, typer.Option("-k", help="How many results.")] = SEARCH_K,
     modality: ModalityOpt = "all",
-    threshold: Annotated[float, typer.Option(help="Minimum calibrated relevance, 0-1.")] = 0.8,
+    threshold: Annotated[float, typer.Option(help="Minimum calibrated relevance, 0-1.")] = DEFAULT_THRESHOLD,
     mmr: Annotated[bool, typer.Option("--mmr", help="Diversify results (maximal marginal relevance).")] = False,
     db: DbOpt = None,
     chroma_url: ChromaUrlOpt = None,

@@ -37,12 +37,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.channels.untracked_value import UntrackedValue
 
+from mmrag.defaults import DEFAULT_MAX_K, DEFAULT_MAX_LABELS, DEFAULT_MAX_STEPS, DEFAULT_TIMEOUT_S
 from mmrag.errors import ConfigError, LLMError, MmragError
 from mmrag.langchain.answer import Answer, AnswerImage, AnswerSource
 from mmrag.langchain.artifacts import HitArtifact, artifact_hits, artifact_warnings, is_image
 from mmrag.langchain.chat_models import load_chat_model
 from mmrag.langchain.knowledge_base import KnowledgeBase
-from mmrag.langchain.tools import DEFAULT_MAX_K, DEFAULT_MAX_LABELS, make_tools
+from mmrag.langchain.tools import make_tools
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
     from langgraph.runtime import Runtime
     from langgraph.types import Command
 
-DEFAULT_MAX_STEPS = 8
-DEFAULT_TIMEOUT_S = 60.0
 STOP_KEY = "mmrag_stop"
 """``response_metadata`` key of the message a limit ends the run with: ``"step_limit"`` or ``"time_limit"``."""
 

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmrag.defaults import DEFAULT_K, MAX_K
 from mmrag.errors import ConfigError, LLMError, MmragError
 from mmrag.kb.records import IMAGE, TEXT
 from mmrag.langchain.chat_models import model_name, supports_vision
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.search.hits import Hit
-from mmrag.search.searcher import DEFAULT_K
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -46,7 +46,6 @@ MAX_PROMPT_IMAGES = 4
 MAX_PROMPT_IMAGE_SIDE = 512
 """Images are downscaled to fit this many pixels before they go into a prompt."""
 MAX_SNIPPET_CHARS = 300
-MAX_K = 50
 
 SYSTEM_PROMPT = """\
 You answer questions about a knowledge base of images and texts.

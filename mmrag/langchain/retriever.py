@@ -11,12 +11,13 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field
 
+from mmrag.defaults import DEFAULT_K, DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 from mmrag.errors import ConfigError
 from mmrag.files.images import ImageSource
 from mmrag.kb.records import IMAGE
 from mmrag.search.hits import Hit, Modality, SearchResult
 from mmrag.search.query import Query
-from mmrag.search.searcher import DEFAULT_K, DEFAULT_LAMBDA, DEFAULT_THRESHOLD, Searcher
+from mmrag.search.searcher import Searcher
 
 
 def to_document(hit: Hit) -> Document:

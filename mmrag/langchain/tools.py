@@ -31,18 +31,17 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field
 
+from mmrag.defaults import DEFAULT_K, DEFAULT_MAX_K, DEFAULT_MAX_LABELS
 from mmrag.errors import ConfigError, MmragError
 from mmrag.kb.guard import ImageGuard, ImageRef
 from mmrag.kb.records import IMAGE
 from mmrag.langchain.artifacts import ToolArtifact, hit_artifact
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.search.hits import Hit, Modality, SearchResult
-from mmrag.search.searcher import DEFAULT_K, Searcher
+from mmrag.search.searcher import Searcher
 from mmrag.search.similar import similar_images
 from mmrag.search.zeroshot import ZeroShotClassifier
 
-DEFAULT_MAX_K = 20
-DEFAULT_MAX_LABELS = 50
 HARD_MAX_K = 100
 """The schema's upper bound for ``k``; each tool set caps lower, at its ``max_k``."""
 MAX_QUERY_CHARS = 1000

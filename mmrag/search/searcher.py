@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mmrag.defaults import DEFAULT_K, DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 from mmrag.errors import ConfigError
 from mmrag.files.images import ImageSource
 from mmrag.kb.records import MODALITIES, stored_metadata
@@ -29,11 +30,6 @@ from mmrag.search.hits import Hit, Modality, SearchResult
 from mmrag.search.query import Query, QueryEncoder
 from mmrag.vectors import Matrix
 
-DEFAULT_K = 6
-DEFAULT_THRESHOLD = 0.8
-"""Keep hits closer to the query than 80% of their own modality's documents (relevance = Φ(z) ≥ 0.8)."""
-DEFAULT_LAMBDA = 0.5
-"""MMR's default trade-off between relevance (1) and diversity (0)."""
 MIN_CANDIDATES = 32
 
 

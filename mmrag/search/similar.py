@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from mmrag.defaults import DEFAULT_K, DEFAULT_THRESHOLD
 from mmrag.files.images import ImageSource
 from mmrag.search.hits import SearchResult
 from mmrag.search.query import Query
-from mmrag.search.searcher import DEFAULT_K, DEFAULT_THRESHOLD, Searcher
+from mmrag.search.searcher import Searcher
 from mmrag.vectors import Matrix
 
 

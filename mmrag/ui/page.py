@@ -1,24 +1,21 @@
-"""mmrag's Streamlit chat: ``mmrag ui`` or ``streamlit run ui/app.py``.
+"""mmrag's Streamlit chat page: ``mmrag ui`` (from any install), or ``streamlit run ui/app.py`` in a checkout.
 
-Widgets and layout only; everything else is in :mod:`mmrag.ui.session` and :mod:`mmrag.files.uploads`. The knowledge
-base, its model and the chat model load once per process (``st.cache_resource``). Errors from mmrag are shown
-as messages.
+Widgets and layout only. Everything else goes through :mod:`mmrag.ui.session`, the page's only door into mmrag.
+The knowledge base, its model and the chat model load once per process (``st.cache_resource``). Errors from
+mmrag are shown as messages.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from mmrag.errors import LLMUnavailableError, MmragError
-from mmrag.files.thumbnails import thumbnail_bytes
-from mmrag.files.uploads import UPLOAD_TYPES, save_upload, upload_folder
-from mmrag.kb.records import IMAGE, TEXT
-from mmrag.kb.report import SyncProgress, SyncReport
 from mmrag.ui import session
+from mmrag.ui.session import IMAGE, TEXT, LLMUnavailableError, MmragError, thumbnail_bytes
 
 MODALITY_LABELS = {"all": "images and text", IMAGE: "images only", TEXT: "text only"}
 ACTIONS = ("Find similar", "Classify into labels", "Match a description", "Add to the knowledge base")
@@ -30,15 +27,13 @@ def workspace(db: str, chroma_url: str, model: str) -> session.Workspace:
 
 
 @st.cache_resource(show_spinner="Loading the chat model…")
-def chat_model(spec: str) -> Any:
+def chat_model(spec: str) -> session.BaseChatModel:
     return session.open_llm(spec)
 
 
 @st.cache_resource
-def classifier(_ws: session.Workspace, key: str) -> Any:
-    from mmrag.search.zeroshot import ZeroShotClassifier
-
-    return ZeroShotClassifier(_ws.kb.clip)
+def classifier(_ws: session.Workspace, key: str) -> session.ZeroShotClassifier:
+    return session.classifier(_ws)
 
 
 @st.dialog("Image", width="large")
@@ -59,12 +54,12 @@ def image_grid(items: list[tuple[str, float, str, str]], key: str) -> None:
                 enlarge(source, caption, thumbnail)
 
 
-def show_images(images: list[Any], key: str) -> None:
+def show_images(images: list[session.AnswerImage], key: str) -> None:
     """Answer images (AnswerImage) in the grid."""
     image_grid([(im.source, im.score, im.caption, im.thumbnail) for im in images], key)
 
 
-def show_hits(hits: list[Any], key: str) -> None:
+def show_hits(hits: list[session.Hit], key: str) -> None:
     """Image search hits (Hit) in the same grid."""
     image_grid([(h.source, h.relevance, h.caption, h.document) for h in hits], key)
 
@@ -79,7 +74,7 @@ def show_answer(entry: dict[str, Any], key: str) -> None:
     show_details(entry["answer"], key)
 
 
-def show_details(answer: Any, key: str) -> None:
+def show_details(answer: session.Answer, key: str) -> None:
     """An answer's warnings, image grid and text sources (below its text)."""
     for warning in answer.warnings:
         st.warning(warning)
@@ -94,7 +89,7 @@ def show_details(answer: Any, key: str) -> None:
                 st.caption(source.snippet)
 
 
-def show_report(report: SyncReport) -> None:
+def show_report(report: session.SyncReport) -> None:
     st.success(report.summary())
     if report.skipped:
         with st.expander(f"Skipped files ({len(report.skipped)})", expanded=True):
@@ -102,10 +97,10 @@ def show_report(report: SyncReport) -> None:
                 st.markdown(f"- `{skipped.source}`: {skipped.reason}")
 
 
-def progress_bar() -> Any:
+def progress_bar() -> Callable[[session.SyncProgress], None]:
     bar = st.progress(0.0, text="Indexing…")
 
-    def update(p: SyncProgress) -> None:
+    def update(p: session.SyncProgress) -> None:
         bar.progress(min(1.0, p.done / p.total) if p.total else 1.0, text=f"{p.done}/{p.total} {Path(p.current).name}")
 
     return update
@@ -142,9 +137,9 @@ with st.sidebar:
         "'none' answers retrieval-only.",
     )
     st.subheader("Retrieval")
-    k = st.slider("k (documents)", 1, 20, 6)
+    k = st.slider("k (documents)", 1, session.MAX_UI_K, session.DEFAULT_K)
     modality = st.selectbox("Modality", list(MODALITY_LABELS), format_func=MODALITY_LABELS.__getitem__)
-    threshold = st.slider("Threshold (calibrated relevance)", 0.0, 1.0, 0.8, 0.05)
+    threshold = st.slider("Threshold (calibrated relevance)", 0.0, 1.0, session.DEFAULT_THRESHOLD, 0.05)
 
 is_url = kb_where.strip().startswith(("http://", "https://"))
 try:
@@ -153,7 +148,7 @@ except MmragError as e:
     st.error(f"Cannot open the knowledge base: {e}")
     st.stop()
 
-llm: Any = None
+llm: session.BaseChatModel | None = None
 llm_spec = session.llm_choice(llm_text)
 if llm_spec:
     try:
@@ -212,7 +207,7 @@ with chat_tab:
 with image_tab:
     uploads = st.file_uploader(
         "Images",
-        type=list(UPLOAD_TYPES),
+        type=list(session.UPLOAD_TYPES),
         accept_multiple_files=True,
         key="uploads",
         help=f"Checked by content; at most {ws.settings.max_upload_mb:g} MB each.",
@@ -220,15 +215,7 @@ with image_tab:
     saved = []
     for upload in uploads or []:
         try:
-            saved.append(
-                save_upload(
-                    upload.name,
-                    upload.getvalue(),
-                    upload_folder(ws.settings),
-                    max_mb=ws.settings.max_upload_mb,
-                    max_megapixels=ws.settings.max_megapixels,
-                )
-            )
+            saved.append(session.keep_upload(ws, upload.name, upload.getvalue()))
         except MmragError as e:
             st.error(str(e))
     action = st.radio("What to do", ACTIONS, horizontal=True, key="action")
@@ -292,11 +279,11 @@ with kb_tab:
         items, total = session.gallery(ws.kb, contains=contains)
         st.caption(f"{total} images match; showing {len(items)}.")
         columns = st.columns(6)
-        for i, item in enumerate(items):
+        for i, shown in enumerate(items):
             with columns[i % 6]:
-                if item.thumbnail:
-                    st.image(item.thumbnail, width="stretch")
-                st.caption(item.caption or Path(item.source).name)
+                if shown.thumbnail:
+                    st.image(shown.thumbnail, width="stretch")
+                st.caption(shown.caption or Path(shown.source).name)
         st.subheader("Delete a document")
         target = st.selectbox("File", session.document_sources(ws.kb), index=None, key="delete_source")
         if st.button("Delete from the knowledge base", key="delete", disabled=target is None) and target:

@@ -1,8 +1,11 @@
-"""What the UI does, as plain functions: open the knowledge base (falling back visibly to the toy demo),
-load the chat model, answer with the sidebar's options, search by image, index, browse and delete.
+"""The UI's only door into mmrag: what the chat page does, as plain functions and the types it shows.
 
-The Streamlit script (``ui/app.py``) only draws widgets and calls these; it wraps :func:`open_workspace` and
-:func:`open_llm` in ``st.cache_resource`` so each loads once per process.
+Open the knowledge base (falling back visibly to the toy demo), load the chat model, answer with the sidebar's
+options, search by image, classify and match uploads, keep uploads, index, browse and delete.
+
+The Streamlit page (:mod:`mmrag.ui.page`) only draws widgets and calls these; it imports nothing else of mmrag
+(so everything here is testable without Streamlit). It wraps :func:`open_workspace`, :func:`open_llm` and
+:func:`classifier` in ``st.cache_resource`` so each loads once per process.
 """
 
 from __future__ import annotations
@@ -15,24 +18,74 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmrag.config import Settings
-from mmrag.errors import ConfigError, ModelUnavailableError
+from mmrag.defaults import DEFAULT_K, DEFAULT_THRESHOLD
+from mmrag.errors import ConfigError, LLMUnavailableError, MmragError, ModelUnavailableError
 from mmrag.factory import demo_settings, open_knowledge_base
 from mmrag.files.thumbnails import thumbnail_bytes
-from mmrag.kb.records import IMAGE, MODALITIES
-from mmrag.kb.report import ProgressCallback, SyncReport
-from mmrag.langchain.answer import AnswerStream, stream_answer
+from mmrag.files.uploads import UPLOAD_TYPES, SavedUpload, save_upload, upload_folder
+from mmrag.kb.records import IMAGE, MODALITIES, TEXT
+from mmrag.kb.report import ProgressCallback, Skipped, SyncProgress, SyncReport
+from mmrag.langchain.answer import Answer, AnswerImage, AnswerSource, AnswerStream, stream_answer
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.model.language import is_multilingual, language_warning
 from mmrag.search.hits import Hit
-from mmrag.search.searcher import DEFAULT_K, DEFAULT_THRESHOLD
 from mmrag.search.similar import similar_images as find_similar
+from mmrag.search.zeroshot import Classification, Match, ZeroShotClassifier
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+else:  # the page names it in annotations only
+    BaseChatModel = Any
+
+__all__ = [
+    "DEFAULT_K",
+    "DEFAULT_THRESHOLD",
+    "IMAGE",
+    "MAX_UI_K",
+    "NO_LLM",
+    "TEXT",
+    "UPLOAD_TYPES",
+    "Answer",
+    "AnswerImage",
+    "AnswerSource",
+    "AnswerStream",
+    "BaseChatModel",
+    "Classification",
+    "GalleryItem",
+    "Hit",
+    "LLMUnavailableError",
+    "Match",
+    "MmragError",
+    "SavedUpload",
+    "Skipped",
+    "SyncProgress",
+    "SyncReport",
+    "Workspace",
+    "ZeroShotClassifier",
+    "ask",
+    "classifier",
+    "delete_document",
+    "document_sources",
+    "export_secrets",
+    "gallery",
+    "index_folder",
+    "index_paths",
+    "keep_upload",
+    "llm_choice",
+    "open_llm",
+    "open_workspace",
+    "parse_labels",
+    "query_note",
+    "settings_for",
+    "similar_images",
+    "thumbnail_bytes",
+]
 
 NO_LLM = "none"
 """The LLM choice that means retrieval-only answers."""
 DEMO_PER_CLASS = 2
+MAX_UI_K = 20
+"""The k slider's upper end."""
 
 
 @dataclass
@@ -168,6 +221,24 @@ def ask(
 def similar_images(kb: KnowledgeBase, image: Path, *, k: int = DEFAULT_K) -> list[Hit]:
     """Images that look like ``image`` (a file), best first; the file itself, if indexed, is left out."""
     return find_similar(kb.searcher, image, k=k, exclude=[image.resolve().as_posix()]).hits
+
+
+def classifier(workspace: Workspace) -> ZeroShotClassifier:
+    """A zero-shot classifier over the workspace's model (the page caches one per workspace)."""
+    return ZeroShotClassifier(workspace.kb.clip)
+
+
+def keep_upload(workspace: Workspace, name: str, data: bytes) -> SavedUpload:
+    """Check an uploaded image by size and content and keep it in ``MMRAG_HOME/uploads`` (see
+    :func:`mmrag.files.uploads.save_upload`).
+
+    Raises:
+        UploadError: refused (too large, not an image, can't be written); ImageError: damaged or a bomb.
+    """
+    settings = workspace.settings
+    return save_upload(
+        name, data, upload_folder(settings), max_mb=settings.max_upload_mb, max_megapixels=settings.max_megapixels
+    )
 
 
 def parse_labels(text: str) -> list[str]:

@@ -1,0 +1,120 @@
+"""The public API is pinned: ``mmrag.__all__``, the version and where it comes from, and what importing costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import mmrag
+from mmrag.cli import cli
+
+PUBLIC = [
+    "Answer",
+    "ClipEmbeddings",
+    "ClipModel",
+    "ConfigError",
+    "CorruptImageError",
+    "DocumentError",
+    "EncodedImages",
+    "Hit",
+    "ImageError",
+    "ImageNotFoundError",
+    "ImageTooLargeError",
+    "KnowledgeBase",
+    "KnowledgeBaseLockedError",
+    "LLMError",
+    "LLMUnavailableError",
+    "MmragError",
+    "ModelError",
+    "ModelMismatchError",
+    "ModelUnavailableError",
+    "MultimodalRetriever",
+    "PathNotAllowedError",
+    "Query",
+    "SearchResult",
+    "Searcher",
+    "Settings",
+    "StoreError",
+    "SyncReport",
+    "UnknownModelError",
+    "UnsafeCheckpointError",
+    "UnsupportedImageError",
+    "ZeroShotClassifier",
+    "__version__",
+    "answer_question",
+    "build_agent",
+    "load_image",
+    "make_tools",
+    "open_knowledge_base",
+]
+
+
+def test_all_is_pinned() -> None:
+    """Adding or removing a public name is a decision: change this list and the CHANGELOG with it."""
+    assert sorted(mmrag.__all__) == sorted(PUBLIC)
+
+
+@pytest.mark.parametrize("name", [n for n in PUBLIC if n != "__version__"])
+def test_every_public_name_resolves(name: str) -> None:
+    value = getattr(mmrag, name)
+    assert value is not None
+    module = getattr(value, "__module__", "")
+    assert module.startswith("mmrag."), f"{name} comes from {module}"
+
+
+def test_the_version_is_written_once() -> None:
+    """pyproject.toml reads the version from ``mmrag.__version__`` (dynamic), so the two can't drift."""
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject
+    assert 'version = { attr = "mmrag.__version__" }' in pyproject
+    from importlib.metadata import version
+
+    assert version("mmrag") == mmrag.__version__
+
+
+def test_cli_prints_the_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"mmrag {mmrag.__version__}"
+
+
+def _fresh(code: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_answering_without_an_agent_never_imports_langgraph(tmp_path: Path) -> None:
+    """``mmrag ask`` without ``--agent`` (library side: factory, answer, chat models) loads no LangGraph."""
+    out = _fresh(
+        f"""
+        import sys
+        from mmrag import answer_question, open_knowledge_base
+        from mmrag.langchain import chat_models  # noqa: F401  (what ask imports for --llm)
+        kb = open_knowledge_base(db={str(tmp_path / "kb")!r}, home={str(tmp_path / "home")!r}, model="toy",
+                                 text_runtime="torch")
+        answer = answer_question(kb, "a red circle", None)
+        print(answer.llm_used, any(m == "langgraph" or m.startswith("langgraph.") for m in sys.modules))
+        """
+    )
+    assert out.split() == ["False", "False"]
+
+
+def test_search_layers_import_no_langchain() -> None:
+    """Calibrated search, the store and the model work without LangChain being imported at all."""
+    out = _fresh(
+        """
+        import sys
+        import mmrag.search.searcher, mmrag.search.similar, mmrag.search.zeroshot, mmrag.kb.sync, mmrag.kb.guard
+        print(sorted({m.split(".")[0] for m in sys.modules} & {"langchain", "langchain_core", "langgraph",
+                                                              "streamlit", "torch"}))
+        """
+    )
+    assert out.strip() == "[]"
