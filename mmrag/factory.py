@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, StoreError
-from mmrag.kb.store import read_model_record
+from mmrag.kb.store import Store, read_model_record
 from mmrag.langchain.embeddings import ClipEmbeddings
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.model.clip import ClipModel
@@ -92,7 +92,7 @@ def open_knowledge_base(
         if settings.model is None and record is not None:
             settings = replace(settings, model=record.model, pretrained=record.pretrained)
         clip = build_clip(settings)
-    kb = KnowledgeBase(client, clip, name=settings.collection, location=location, lock_path=lock)
+    kb = KnowledgeBase.from_store(Store(client, clip, name=settings.collection, location=location, lock_path=lock))
     if rebuild:
         clip.load()
         kb.drop()

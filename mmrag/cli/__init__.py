@@ -1,7 +1,8 @@
 """The ``mmrag`` command: parse arguments, call the library, print, and map errors to exit codes.
 
 Exit codes: 0 success, 1 an mmrag error (message on stderr) or an interruption, 2 bad usage.
-Each command module is small and only talks to the library through :mod:`mmrag.factory`.
+Each command module is small: it builds the library's objects through :mod:`mmrag.factory` (the composition
+root), calls them, and prints; the library itself never prints or exits.
 """
 
 from __future__ import annotations

@@ -70,13 +70,9 @@ class _Session:
         self.agent: Any = None
         self.thread_id = "chat" if memory else None
         if agent and self.llm is not None:
-            from mmrag.langchain.agent import build_agent
+            from mmrag.langchain.agent import build_agent, conversation_memory
 
-            checkpointer = None
-            if memory:
-                from langgraph.checkpoint.memory import InMemorySaver
-
-                checkpointer = InMemorySaver()
+            checkpointer = conversation_memory() if memory else None
             self.agent = build_agent(
                 self.kb, self.llm, max_steps=max_steps, timeout_s=timeout, checkpointer=checkpointer
             )

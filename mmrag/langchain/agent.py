@@ -158,6 +158,14 @@ def _stop(text: str, reason: str) -> dict[str, Any]:
     return {"jump_to": "end", "messages": [AIMessage(text, response_metadata={STOP_KEY: reason})]}
 
 
+def conversation_memory() -> Any:
+    """A checkpointer that remembers a conversation in memory, for :func:`build_agent` (LangGraph's
+    ``InMemorySaver``): pass ``thread_id`` to :func:`agent_answer` to continue one."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    return InMemorySaver()
+
+
 def build_agent(
     kb: KnowledgeBase,
     llm: str | BaseChatModel,

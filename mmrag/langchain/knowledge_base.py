@@ -71,7 +71,17 @@ class KnowledgeBase:
         lock_path: Path | None = None,
         lock_timeout: float = 10.0,
     ) -> None:
-        self.store = Store(client, clip, name=name, location=location, lock_path=lock_path, lock_timeout=lock_timeout)
+        self._attach(Store(client, clip, name=name, location=location, lock_path=lock_path, lock_timeout=lock_timeout))
+
+    @classmethod
+    def from_store(cls, store: Store) -> KnowledgeBase:
+        """A knowledge base over a store that is already built (how the composition root makes one)."""
+        kb = object.__new__(cls)
+        kb._attach(store)
+        return kb
+
+    def _attach(self, store: Store) -> None:
+        self.store = store
         self._searcher: Searcher | None = None
         self._lock = threading.Lock()
 
