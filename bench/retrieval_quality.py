@@ -15,8 +15,12 @@ Prints, from one run:
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
+
+if (_root := str(Path(__file__).resolve().parents[1])) not in sys.path:
+    sys.path.insert(0, _root)  # as a script only bench/ is on sys.path; tests.support sits at the repo root
 
 import numpy as np
 

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from mmrag.toy import checkpoint_dir
-from mmrag.toy.train import DEFAULT_STEPS, EVAL_N_PER_CLASS, EVAL_SEED, WEIGHTS_NAME, evaluate, train_toy
+from mmrag.toy.report import EVAL_N_PER_CLASS, EVAL_SEED, evaluate
+from mmrag.toy.train import DEFAULT_STEPS, WEIGHTS_NAME, train_toy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,13 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    if args.evaluate_only:
-        report = evaluate(args.out, seed=args.eval_seed, n_per_class=args.eval_per_class)
-    else:
+    if not args.evaluate_only:
         print(f"training the toy CLIP into {args.out} (seed {args.seed}, {args.steps} steps)")
-        report = train_toy(args.out, seed=args.seed, steps=args.steps, threads=args.threads, log=print)
-        if (args.eval_seed, args.eval_per_class) != (EVAL_SEED, EVAL_N_PER_CLASS):
-            report = evaluate(args.out, seed=args.eval_seed, n_per_class=args.eval_per_class)
+        train_toy(args.out, seed=args.seed, steps=args.steps, threads=args.threads, log=print)
+    report = evaluate(args.out, seed=args.eval_seed, n_per_class=args.eval_per_class)
     print()
     for line in report.lines():
         print(line)

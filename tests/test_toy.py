@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import random
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import mmrag.toy
 from mmrag.toy import TOY_MODEL_NAME, checkpoint_dir, toy_model_id
+from mmrag.toy.report import RECALL_BAR, ZERO_SHOT_BAR, ToyReport, evaluate
 from mmrag.toy.shapes import (
     CLASSES,
     COLOURS,
@@ -26,15 +30,7 @@ from mmrag.toy.shapes import (
     draw,
     make_dataset,
 )
-from mmrag.toy.train import (
-    CONFIG_NAME,
-    MODEL_CFG,
-    RECALL_BAR,
-    WEIGHTS_NAME,
-    ZERO_SHOT_BAR,
-    ToyReport,
-    evaluate,
-)
+from mmrag.toy.train import CONFIG_NAME, MODEL_CFG, WEIGHTS_NAME
 
 MAX_CHECKPOINT_BYTES = 20 * 1024 * 1024
 
@@ -125,11 +121,40 @@ def test_make_dataset_is_deterministic_and_class_major() -> None:
 
 def test_importing_the_toy_package_does_not_import_torch() -> None:
     code = (
-        "import sys, mmrag.toy, mmrag.toy.shapes, mmrag.toy.train; "
+        "import sys, mmrag.toy, mmrag.toy.shapes, mmrag.toy.train, mmrag.toy.report, mmrag.toy.demo; "
         "bad = [m for m in ('torch', 'open_clip') if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_toy_package_imports_only_the_toy_and_its_model_stack() -> None:
+    """It sits at the bottom of the layers: mmrag.toy.*, the standard library, numpy, PIL, torch, open_clip."""
+    allowed = {"mmrag", "numpy", "PIL", "torch", "open_clip", "safetensors"} | set(sys.stdlib_module_names)
+    for path in sorted(Path(mmrag.toy.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 0, (path.name, node.module)
+                names = [node.module or ""]
+            for name in names:
+                assert name.split(".")[0] in allowed, (path.name, name)
+                assert name.split(".")[0] != "mmrag" or name.startswith("mmrag.toy"), (path.name, name)
+
+
+def test_training_and_the_report_are_separate_modules() -> None:
+    """The report measures what training saved; training never needs the report."""
+    import mmrag.toy.report as report
+    import mmrag.toy.train as train
+
+    assert not hasattr(train, "evaluate")
+    assert not hasattr(train, "ToyReport")
+    tree = ast.parse(Path(train.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(name and name.startswith("mmrag.toy.report") for name in imported)
+    assert report.CONFIG_NAME is train.CONFIG_NAME
+    assert report.WEIGHTS_NAME is train.WEIGHTS_NAME
 
 
 # --- the committed checkpoint --------------------------------------------------------------

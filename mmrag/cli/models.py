@@ -79,7 +79,7 @@ def embed(
 def toy_eval(as_json: JsonFlag = False) -> None:
     """Evaluate the shipped toy CLIP on freshly drawn held-out shapes (EN and ZH figures)."""
     from mmrag.toy import checkpoint_dir
-    from mmrag.toy.train import evaluate
+    from mmrag.toy.report import evaluate
 
     report = evaluate(checkpoint_dir())
     if as_json:

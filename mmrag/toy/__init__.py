@@ -12,7 +12,8 @@ be shown working offline::
     tokenizer = open_clip.get_tokenizer(toy_model_id())
 
 It knows 24 classes (six colours times four shapes, see :mod:`mmrag.toy.shapes`), in
-English and Chinese. :mod:`mmrag.toy.train` regenerates it (``scripts/build_toy.py``).
+English and Chinese. :mod:`mmrag.toy.train` regenerates it and :mod:`mmrag.toy.report`
+measures it (``scripts/build_toy.py``, ``mmrag toy-eval``).
 This module imports neither torch nor open_clip.
 """
 

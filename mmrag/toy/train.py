@@ -1,4 +1,4 @@
-"""Train and evaluate the offline toy CLIP.
+"""Train the offline toy CLIP, and the checkpoint format it is saved in.
 
 The toy model is a real :class:`open_clip.CLIP` (a small CLIP-style ModifiedResNet image
 tower, like CLIP's RN50 but tiny, and a small text transformer that uses CLIP's own BPE
@@ -7,8 +7,11 @@ contrastive loss on the synthetic shapes of :mod:`mmrag.toy.shapes`, captioned i
 English and Chinese. It is saved the way open_clip expects a local model directory,
 so any user loads it with ``open_clip.create_model_and_transforms("local-dir:<dir>")``.
 
+This module trains and saves; :mod:`mmrag.toy.report` measures a saved checkpoint (the two
+share only the format: :data:`CONFIG_NAME`, :data:`WEIGHTS_NAME` and :func:`load_checkpoint`).
 Nothing here prints: pass ``log=print`` (or any callable) to follow progress.
-``scripts/build_toy.py`` is the command line that regenerates the committed checkpoint.
+``scripts/build_toy.py`` is the command line that regenerates the committed checkpoint and
+reports on it.
 """
 
 from __future__ import annotations
@@ -19,24 +22,12 @@ import math
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmrag.toy.shapes import (
-    CLASSES,
-    EN_TEMPLATES,
-    ZH_TEMPLATES,
-    ToyClass,
-    captions_en,
-    captions_zh,
-    draw,
-    fill_en,
-    fill_zh,
-    make_dataset,
-)
+from mmrag.toy.shapes import CLASSES, captions_en, captions_zh, draw
 
 if TYPE_CHECKING:
     import torch
@@ -45,7 +36,9 @@ if TYPE_CHECKING:
 Log = Callable[[str], None]
 
 CONFIG_NAME = "open_clip_config.json"
+"""The checkpoint's config file: open_clip's ``model_cfg`` and ``preprocess_cfg``, plus ``mmrag_toy``."""
 WEIGHTS_NAME = "open_clip_model.safetensors"
+"""The checkpoint's weights file (fp16 safetensors)."""
 LOCAL_DIR_PREFIX = "local-dir:"
 
 MODEL_CFG: dict[str, Any] = {
@@ -85,94 +78,6 @@ LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 0.1
 WARMUP_STEPS = 100
 MAX_LOGIT_SCALE = math.log(100.0)
-
-EVAL_SEED = 12345
-EVAL_N_PER_CLASS = 10
-RECALL_K = 5
-ZERO_SHOT_BAR = 0.90
-RECALL_BAR = 0.90
-
-UNSEEN_EN_TEMPLATES: tuple[str, ...] = ("an image of {a} {colour} {shape}", "the {colour} {shape}")
-"""English phrasings never used in training: they measure how the text tower generalises."""
-
-UNSEEN_ZH_TEMPLATES: tuple[str, ...] = ("这是一个{colour}的{shape}", "{colour}的{shape}图案")
-"""Chinese phrasings never used in training."""
-
-
-@dataclass(frozen=True)
-class ToyReport:
-    """How well a toy checkpoint works, measured on a held-out set of drawings.
-
-    The held-out set is ``n_per_class`` fresh drawings of each of the 24 classes, made
-    with a seed the training pool never uses.
-
-    Attributes:
-        zero_shot_en: Zero-shot accuracy with English prompts: each image is given the
-            class whose canonical caption (``"a red circle"``) has the most similar text
-            embedding; the fraction of images classified correctly (colour and shape).
-        zero_shot_zh: The same with Chinese prompts (``"一个红色的圆形"``).
-        recall_at_5_en: Text-to-image retrieval with English queries. Every English
-            caption template of every class is a query; the held-out images are ranked
-            by cosine similarity, and the query scores ``hits / min(5, relevant)``, where
-            hits counts images of the queried class among the top 5 and relevant is the
-            number of held-out images of that class. The figure is the mean over queries
-            (1.0 means the top 5 are always of the right class).
-        recall_at_5_zh: The same with the Chinese caption templates as queries.
-        zero_shot_unseen_en: Zero-shot accuracy with English phrasings that never
-            appeared in training (:data:`UNSEEN_EN_TEMPLATES`), averaged over them.
-        zero_shot_unseen_zh: The same for :data:`UNSEEN_ZH_TEMPLATES`.
-        n_images: Size of the held-out set.
-        parameters: Number of parameters of the model.
-        checkpoint_bytes: Size of the weights file.
-        steps: Training steps, from the checkpoint's config (None if not recorded).
-        train_seconds: Training wall time, from the checkpoint's config (None if not recorded).
-    """
-
-    zero_shot_en: float
-    zero_shot_zh: float
-    recall_at_5_en: float
-    recall_at_5_zh: float
-    zero_shot_unseen_en: float
-    zero_shot_unseen_zh: float
-    n_images: int
-    parameters: int
-    checkpoint_bytes: int
-    steps: int | None = None
-    train_seconds: float | None = None
-
-    def failures(self) -> list[str]:
-        """The quality bars this checkpoint misses (empty when it meets them all)."""
-        checks = [
-            ("zero-shot accuracy (EN)", self.zero_shot_en, ZERO_SHOT_BAR),
-            ("zero-shot accuracy (ZH)", self.zero_shot_zh, ZERO_SHOT_BAR),
-            ("text→image recall@5 (EN)", self.recall_at_5_en, RECALL_BAR),
-            ("text→image recall@5 (ZH)", self.recall_at_5_zh, RECALL_BAR),
-        ]
-        return [f"{name} {value:.3f} < {bar:.2f}" for name, value, bar in checks if value < bar]
-
-    @property
-    def ok(self) -> bool:
-        """Whether every quality bar is met."""
-        return not self.failures()
-
-    def lines(self) -> list[str]:
-        """The report as human-readable lines, one figure each."""
-        out = [
-            f"held-out images:           {self.n_images} (24 classes)",
-            f"zero-shot accuracy EN:     {self.zero_shot_en:.3f}  (bar {ZERO_SHOT_BAR:.2f})",
-            f"zero-shot accuracy ZH:     {self.zero_shot_zh:.3f}  (bar {ZERO_SHOT_BAR:.2f})",
-            f"text→image recall@5 EN:    {self.recall_at_5_en:.3f}  (bar {RECALL_BAR:.2f})",
-            f"text→image recall@5 ZH:    {self.recall_at_5_zh:.3f}  (bar {RECALL_BAR:.2f})",
-            f"zero-shot, unseen EN text: {self.zero_shot_unseen_en:.3f}",
-            f"zero-shot, unseen ZH text: {self.zero_shot_unseen_zh:.3f}",
-            f"parameters:                {self.parameters:,}",
-            f"checkpoint:                {self.checkpoint_bytes / 1e6:.1f} MB",
-        ]
-        if self.steps is not None:
-            out.append(f"training steps:            {self.steps}")
-        if self.train_seconds is not None:
-            out.append(f"training time:             {self.train_seconds:.0f} s")
-        return out
 
 
 def toy_config(**training: Any) -> dict[str, Any]:
@@ -232,8 +137,12 @@ def _torch_settings(threads: int | None, deterministic: bool) -> Iterator[None]:
         flags.fill_uninitialized_memory = old_fill
 
 
-def _create(model_dir: Path) -> tuple[Any, Callable[[Image.Image], torch.Tensor], Any]:
-    """Load ``model_dir`` through open_clip's ``local-dir:`` path: model, preprocess, tokenizer."""
+def load_checkpoint(model_dir: Path) -> tuple[Any, Callable[[Image.Image], torch.Tensor], Any]:
+    """Load ``model_dir`` through open_clip's ``local-dir:`` path, as a user would: model, preprocess, tokenizer.
+
+    open_clip builds the model from the directory's :data:`CONFIG_NAME` and loads
+    :data:`WEIGHTS_NAME` when it is there (randomly initialised otherwise, with a warning).
+    """
     import open_clip
 
     name = LOCAL_DIR_PREFIX + str(model_dir)
@@ -283,7 +192,7 @@ def _training_pool(
     """Pre-draw ``per_class`` images of every class, passed through open_clip's preprocess."""
     import torch
 
-    rng = random.Random(f"mmrag-toy-train:{seed}")  # a str seed never collides with EVAL_SEED
+    rng = random.Random(f"mmrag-toy-train:{seed}")  # a str seed never collides with the report's int seeds
     images: list[torch.Tensor] = []
     labels: list[int] = []
     for _ in range(per_class):
@@ -341,8 +250,8 @@ def train_toy(
     pool_per_class: int = POOL_PER_CLASS,
     threads: int | None = 2,
     log: Log | None = None,
-) -> ToyReport:
-    """Train the toy CLIP from scratch, save it to ``out_dir``, and evaluate it.
+) -> float:
+    """Train the toy CLIP from scratch and save it to ``out_dir``.
 
     The model is built by open_clip from :data:`MODEL_CFG` (through a temporary
     ``local-dir:``), trained with AdamW, warm-up plus cosine learning rate and a
@@ -361,7 +270,8 @@ def train_toy(
         log: Receives progress lines.
 
     Returns:
-        The :func:`evaluate` report of the saved checkpoint, with the training time.
+        The training wall time in seconds (also recorded in the config). Measure the
+        checkpoint with :func:`mmrag.toy.report.evaluate`.
     """
     import torch
 
@@ -372,7 +282,7 @@ def train_toy(
         with tempfile.TemporaryDirectory(prefix="mmrag-toy-") as tmp:
             (Path(tmp) / CONFIG_NAME).write_text(json.dumps(toy_config()), encoding="utf-8")
             with _quiet_random_init():
-                model, preprocess, tokenizer = _create(Path(tmp))
+                model, preprocess, tokenizer = load_checkpoint(Path(tmp))
         model.visual.to(memory_format=torch.channels_last)  # about 20% faster convolutions on CPU
         n_params = sum(p.numel() for p in model.parameters())
         say(f"built open_clip.CLIP with {n_params:,} parameters")
@@ -420,88 +330,4 @@ def train_toy(
         config = toy_config(seed=seed, steps=steps, batch_size=batch_size, train_seconds=round(train_seconds, 1))
         _save(model, out_dir, config)
     say(f"saved {out_dir / WEIGHTS_NAME}")
-    return evaluate(out_dir)
-
-
-def _encode_texts(model: Any, tokenizer: Any, texts: Sequence[str]) -> torch.Tensor:
-    features: torch.Tensor = model.encode_text(tokenizer(list(texts)), normalize=True)
-    return features
-
-
-def _zero_shot(image_features: torch.Tensor, labels: torch.Tensor, class_features: torch.Tensor) -> float:
-    """Fraction of images whose most similar class text is their own class."""
-    predicted = (image_features @ class_features.T).argmax(dim=1)
-    return float((predicted == labels).float().mean())
-
-
-def _recall_at_k(
-    image_features: torch.Tensor, labels: torch.Tensor, query_features: torch.Tensor, query_labels: torch.Tensor
-) -> float:
-    """Mean over queries of ``hits in top k / min(k, relevant images)`` (see :class:`ToyReport`)."""
-    k = min(RECALL_K, len(labels))
-    top = (query_features @ image_features.T).topk(k, dim=1).indices
-    hits = (labels[top] == query_labels[:, None]).sum(dim=1).float()
-    relevant = (labels[None, :] == query_labels[:, None]).sum(dim=1).clamp(min=1, max=k).float()
-    return float((hits / relevant).mean())
-
-
-def evaluate(model_dir: Path, *, seed: int = EVAL_SEED, n_per_class: int = EVAL_N_PER_CLASS) -> ToyReport:
-    """Measure a toy checkpoint on fresh drawings, loading it exactly as a user would.
-
-    The model comes from ``open_clip.create_model_and_transforms("local-dir:<model_dir>")``
-    and ``open_clip.get_tokenizer`` of the same name; images go through the model's own
-    preprocess, and embeddings are L2-normalised. See :class:`ToyReport` for the figures.
-
-    Args:
-        model_dir: Directory holding ``open_clip_config.json`` and the weights.
-        seed: Seed of the held-out drawings.
-        n_per_class: Held-out drawings per class.
-
-    Returns:
-        The report.
-    """
-    import torch
-
-    model, preprocess, tokenizer = _create(model_dir)
-    model.eval()
-    dataset = make_dataset(n_per_class, seed)
-    index = {cls: i for i, cls in enumerate(CLASSES)}
-    labels = torch.tensor([index[cls] for _, cls in dataset])
-    with torch.inference_mode():
-        images = torch.stack([preprocess(image) for image, _ in dataset])
-        image_features: torch.Tensor = model.encode_image(images, normalize=True)
-
-        def accuracy(fill: Callable[[str, ToyClass], str], template: str) -> float:
-            texts = [fill(template, cls) for cls in CLASSES]
-            return _zero_shot(image_features, labels, _encode_texts(model, tokenizer, texts))
-
-        def mean_accuracy(fill: Callable[[str, ToyClass], str], templates: Sequence[str]) -> float:
-            return sum(accuracy(fill, t) for t in templates) / len(templates)
-
-        def recall(fill: Callable[[str, ToyClass], str], templates: Sequence[str]) -> float:
-            texts = [fill(t, cls) for t in templates for cls in CLASSES]
-            query_labels = torch.arange(len(CLASSES)).repeat(len(templates))
-            return _recall_at_k(image_features, labels, _encode_texts(model, tokenizer, texts), query_labels)
-
-        zero_shot_en = accuracy(fill_en, EN_TEMPLATES[0])  # "a red circle": ToyClass.caption_en
-        zero_shot_zh = accuracy(fill_zh, ZH_TEMPLATES[0])  # "一个红色的圆形": ToyClass.caption_zh
-        unseen_en = mean_accuracy(fill_en, UNSEEN_EN_TEMPLATES)
-        unseen_zh = mean_accuracy(fill_zh, UNSEEN_ZH_TEMPLATES)
-        recall_en = recall(fill_en, EN_TEMPLATES)
-        recall_zh = recall(fill_zh, ZH_TEMPLATES)
-
-    meta = json.loads((model_dir / CONFIG_NAME).read_text(encoding="utf-8")).get("mmrag_toy", {})
-    weights = model_dir / WEIGHTS_NAME
-    return ToyReport(
-        zero_shot_en=zero_shot_en,
-        zero_shot_zh=zero_shot_zh,
-        recall_at_5_en=recall_en,
-        recall_at_5_zh=recall_zh,
-        zero_shot_unseen_en=unseen_en,
-        zero_shot_unseen_zh=unseen_zh,
-        n_images=len(dataset),
-        parameters=sum(p.numel() for p in model.parameters()),
-        checkpoint_bytes=weights.stat().st_size if weights.is_file() else 0,
-        steps=meta.get("steps"),
-        train_seconds=meta.get("train_seconds"),
-    )
+    return train_seconds

@@ -61,6 +61,8 @@ class GappedClip:
         self.image_shift = (image_shift * image_direction).astype(np.float32)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "clip":  # not set yet (copy, pickle): no endless self.clip lookups
+            raise AttributeError(name)
         return getattr(self.clip, name)
 
     def __repr__(self) -> str:
