@@ -21,6 +21,7 @@ field               environment               meaning
 ``home``            ``MMRAG_HOME``            data directory (default knowledge base lives here)
 ``db``              ``MMRAG_DB``              embedded Chroma directory (default: ``home/kb``)
 ``chroma_url``      ``MMRAG_CHROMA_URL``      a ``chroma run`` server, e.g. http://127.0.0.1:8000
+``chroma_timeout``  ``MMRAG_CHROMA_TIMEOUT``  seconds a Chroma server may take to answer a call
 ``collection``      ``MMRAG_COLLECTION``      the knowledge base's name inside Chroma
 ``llm``             ``MMRAG_LLM``             chat model as ``provider:model`` (e.g.
                                               ``openai:gpt-4o-mini``, ``ollama:llava``) for
@@ -48,6 +49,7 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_MEGAPIXELS = 100.0
 DEFAULT_COLLECTION = "mmrag"
 DEFAULT_MAX_UPLOAD_MB = 20.0
+DEFAULT_CHROMA_TIMEOUT_S = 10.0
 TEXT_RUNTIMES = ("auto", "onnx", "torch")
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -61,6 +63,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "home": ("MMRAG_HOME", Path),
     "db": ("MMRAG_DB", Path),
     "chroma_url": ("MMRAG_CHROMA_URL", str),
+    "chroma_timeout": ("MMRAG_CHROMA_TIMEOUT", float),
     "collection": ("MMRAG_COLLECTION", str),
     "llm": ("MMRAG_LLM", str),
     "max_upload_mb": ("MMRAG_MAX_UPLOAD_MB", float),
@@ -88,6 +91,7 @@ class Settings:
     home: Path = field(default_factory=default_home)
     db: Path | None = None
     chroma_url: str | None = None
+    chroma_timeout: float = DEFAULT_CHROMA_TIMEOUT_S
     collection: str = DEFAULT_COLLECTION
     llm: str | None = None
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
@@ -112,6 +116,9 @@ class Settings:
             raise ConfigError(msg)
         if self.max_upload_mb <= 0:
             msg = f"the upload limit must be positive, got {self.max_upload_mb} MB (env MMRAG_MAX_UPLOAD_MB)"
+            raise ConfigError(msg)
+        if not self.chroma_timeout > 0:
+            msg = f"the Chroma server timeout must be positive, got {self.chroma_timeout} s (env MMRAG_CHROMA_TIMEOUT)"
             raise ConfigError(msg)
         if self.db is not None and self.chroma_url:
             msg = "choose one store: --db DIR (embedded Chroma) or --chroma-url URL (a Chroma server), not both"

@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from mmrag.config import Settings
-from mmrag.errors import ConfigError, StoreError
+from mmrag.kb.client import open_chroma
 from mmrag.kb.store import Store, read_model_record
 from mmrag.langchain.embeddings import ClipEmbeddings
 from mmrag.langchain.knowledge_base import KnowledgeBase
@@ -19,8 +18,6 @@ from mmrag.model.clip import ClipModel
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
-
-LOCK_NAME = "mmrag-write.lock"
 
 
 def build_clip(settings: Settings) -> ClipModel:
@@ -34,40 +31,14 @@ def build_embeddings(settings: Settings) -> ClipEmbeddings:
 
 
 def open_client(settings: Settings) -> tuple[ClientAPI, str, Path | None]:
-    """A chromadb client, where it points (for messages), and the write-lock path (embedded only).
+    """A chromadb client, where it points (for messages), and the write-lock path (embedded only); see
+    :func:`mmrag.kb.client.open_chroma`.
 
     Raises:
         StoreError: the server can't be reached or the directory can't be opened.
     """
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if settings.chroma_url:
-        url = urlparse(settings.chroma_url)
-        if url.scheme not in {"http", "https"} or not url.hostname:
-            msg = f"--chroma-url must look like http://HOST:PORT, got {settings.chroma_url!r}"
-            raise ConfigError(msg)
-        try:
-            client = chromadb.HttpClient(
-                host=url.hostname,
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
-            client.heartbeat()
-        except Exception as e:
-            msg = f"cannot reach the Chroma server at {settings.chroma_url} ({e}); is `chroma run` running there?"
-            raise StoreError(msg) from e
-        return client, settings.chroma_url, None
-    db = settings.db_path
-    try:
-        db.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(db), settings=chroma_settings)
-    except Exception as e:
-        msg = f"cannot open the knowledge base directory {db} ({e}); choose another with --db or MMRAG_DB"
-        raise StoreError(msg) from e
-    return client, str(db), db / LOCK_NAME
+    opened = open_chroma(settings)
+    return opened.client, opened.location, opened.lock_path
 
 
 def open_knowledge_base(
