@@ -79,6 +79,24 @@ class DocumentError(MmragError):
         self.path = str(path)
 
 
+class UnreadableFileError(DocumentError):
+    """A file or folder exists but can't be read (permissions, I/O). What the knowledge base holds for it is kept."""
+
+
+class FolderRefusedError(ConfigError):
+    """A sync was refused before it started: a system folder (``/``, ``/usr``…) or the home folder itself.
+    ``force=True`` (``mmrag index --force``) indexes it anyway."""
+
+
+class MassRemovalError(MmragError):
+    """A folder sync would remove most of what the folder had (say, a drive that isn't mounted): nothing was
+    changed. ``would_remove`` lists the sources; ``allow_removal=True`` (``--allow-removal``) goes ahead."""
+
+    def __init__(self, message: str, would_remove: list[str]) -> None:
+        super().__init__(message)
+        self.would_remove = would_remove
+
+
 class StoreError(MmragError):
     """The Chroma store could not be opened or reached."""
 

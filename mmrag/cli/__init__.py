@@ -14,6 +14,7 @@ import typer
 from mmrag.cli import answer, kb, models, search, ui  # noqa: F401  (they register their commands)
 from mmrag.cli.common import cli
 from mmrag.errors import MmragError
+from mmrag.files.paths import printable
 
 __all__ = ["cli", "main"]
 
@@ -23,5 +24,5 @@ def main() -> None:
     try:
         cli()  # standalone: click prints usage errors and exits 2
     except MmragError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {printable(str(e))}", err=True)
         sys.exit(1)

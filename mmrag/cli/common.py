@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mmrag.config import Settings
+from mmrag.files.paths import printable
 
 cli = typer.Typer(
     name="mmrag",
@@ -89,4 +90,4 @@ def settings_from(ctx: typer.Context, *, one_query: bool = False, **overrides: A
 
 def emit(data: Any) -> None:
     """Print JSON (UTF-8, so 一只猫 stays readable)."""
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    typer.echo(printable(json.dumps(data, ensure_ascii=False, indent=2)))

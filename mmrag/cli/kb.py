@@ -21,6 +21,9 @@ class _ProgressBar:
     def __call__(self, progress: SyncProgress) -> None:
         if not self.enabled:
             return
+        if progress.done == 0:
+            typer.echo(f"found {progress.found} files; {progress.total} to embed", err=True)
+            return
         if self.bar is None:
             from tqdm import tqdm
 
@@ -64,6 +67,13 @@ def index(
         bool, typer.Option("--rebuild", help="Empty the knowledge base first (needed to switch models).")
     ] = False,
     meta: Annotated[list[str] | None, typer.Option("--meta", help="KEY=VALUE stored on every document.")] = None,
+    allow_removal: Annotated[
+        bool,
+        typer.Option("--allow-removal", help="Go ahead even if the sync would remove most of what the folder had."),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Index / , a system folder or your home folder itself.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Make the knowledge base match FOLDER: add new files, re-embed changed ones, drop deleted ones."""
@@ -73,7 +83,7 @@ def index(
     kb = open_knowledge_base(settings, rebuild=rebuild)
     bar = _ProgressBar(enabled=not as_json)
     try:
-        report = kb.sync(folder, metadata=_parse_meta(meta), on_progress=bar)
+        report = kb.sync(folder, metadata=_parse_meta(meta), on_progress=bar, allow_removal=allow_removal, force=force)
     finally:
         bar.close()
     _print_report(report, as_json)

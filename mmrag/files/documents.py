@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmrag.errors import DocumentError
+from mmrag.errors import DocumentError, UnreadableFileError
+from mmrag.files.paths import source_of
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".pdf"})
 CAPTIONS_FILE = "captions.json"
@@ -35,12 +36,22 @@ class FileStat:
 
     @property
     def source(self) -> str:
-        return self.path.as_posix()
+        return source_of(self.path)
 
 
-def walk(folder: Path) -> Iterator[FileStat]:
-    """Every regular file under ``folder``, skipping hidden entries and symbolic links, in sorted order."""
-    for root, dirs, files in os.walk(folder, followlinks=False):
+def walk(folder: Path, unreadable: list[Path] | None = None) -> Iterator[FileStat]:
+    """Every regular file under ``folder``, skipping hidden entries and symbolic links, in sorted order.
+
+    Args:
+        unreadable: if given, the folders that couldn't be listed are appended to it (they are skipped: a
+            caller must not take their files for deleted).
+    """
+
+    def failed(error: OSError) -> None:
+        if unreadable is not None and error.filename is not None:
+            unreadable.append(Path(os.fsdecode(error.filename)))
+
+    for root, dirs, files in os.walk(folder, onerror=failed, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith("."):
@@ -53,6 +64,20 @@ def walk(folder: Path) -> Iterator[FileStat]:
             if path.is_symlink() or not path.is_file():
                 continue
             yield FileStat(path, st.st_size, st.st_mtime_ns)
+
+
+def check_readable(path: Path) -> None:
+    """Open the file and read a byte: the test that permissions allow reading (``os.access`` says yes to root).
+
+    Raises:
+        UnreadableFileError: it can't be opened or read.
+    """
+    try:
+        with path.open("rb") as f:
+            f.read(1)
+    except OSError as e:
+        msg = f"{path}: cannot be read ({e.strerror or e}); what the knowledge base holds for it is kept"
+        raise UnreadableFileError(msg, path) from e
 
 
 def is_text_document(path: Path) -> bool:
@@ -82,11 +107,11 @@ def read_caption(image: Path, captions_files: dict[Path, dict[str, str]]) -> tup
         except OSError:
             text = ""
         if text:
-            return text[:MAX_CAPTION_CHARS], sidecar.as_posix()
+            return text[:MAX_CAPTION_CHARS], source_of(sidecar)
     mapping = captions_files.get(image.parent, {})
     caption = mapping.get(image.name, "").strip()
     if caption:
-        return caption[:MAX_CAPTION_CHARS], (image.parent / CAPTIONS_FILE).as_posix()
+        return caption[:MAX_CAPTION_CHARS], source_of(image.parent / CAPTIONS_FILE)
     return "", ""
 
 
@@ -118,8 +143,8 @@ def read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as e:
-        msg = f"{path}: cannot be read ({e.strerror or e})"
-        raise DocumentError(msg, path) from e
+        msg = f"{path}: cannot be read ({e.strerror or e}); what the knowledge base holds for it is kept"
+        raise UnreadableFileError(msg, path) from e
     if b"\x00" in data[:8192]:
         msg = f"{path}: looks binary, not text (it contains NUL bytes)"
         raise DocumentError(msg, path)
@@ -159,6 +184,6 @@ def content_hash(path: Path) -> str:
             while block := f.read(1 << 20):
                 digest.update(block)
     except OSError as e:
-        msg = f"{path}: cannot be read ({e.strerror or e})"
-        raise DocumentError(msg, path) from e
+        msg = f"{path}: cannot be read ({e.strerror or e}); what the knowledge base holds for it is kept"
+        raise UnreadableFileError(msg, path) from e
     return digest.hexdigest()

@@ -40,7 +40,7 @@ import numpy as np
 
 from mmrag.errors import ImageNotFoundError, PathNotAllowedError
 from mmrag.files.images import ImageSource
-from mmrag.files.paths import is_under
+from mmrag.files.paths import is_under, source_of
 from mmrag.kb.records import IMAGE
 from mmrag.kb.store import Store
 from mmrag.vectors import Matrix
@@ -214,7 +214,7 @@ def _by_path(value: str, text: str, roots: list[Path]) -> ImageRef:
             msg = f"{text!r} is a symbolic link (or inside one) leading outside the allowed folders; nothing was read"
             raise PathNotAllowedError(msg, value)
         if real.is_file():
-            return ImageRef(argument=text, source=real.as_posix(), path=real)
+            return ImageRef(argument=text, source=source_of(real), path=real)
     msg = f"no image file {text!r} under the allowed folders ({_names(roots)})"
     raise ImageNotFoundError(msg, text)
 

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mmrag.files.paths import printable
+
 
 @dataclass(frozen=True)
 class SyncProgress:
@@ -14,6 +16,8 @@ class SyncProgress:
     done: int
     total: int
     current: str
+    found: int = 0
+    """Files the sync looked at (sent once, with ``done == 0``, before embedding starts)."""
 
 
 ProgressCallback = Callable[[SyncProgress], None]
@@ -21,10 +25,14 @@ ProgressCallback = Callable[[SyncProgress], None]
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that was not indexed, and why."""
+    """A file that was not indexed, and why (both printable: see :func:`mmrag.files.paths.printable`)."""
 
     source: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", printable(self.source))
+        object.__setattr__(self, "reason", printable(self.reason))
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmrag.errors import KnowledgeBaseLockedError, ModelMismatchError, StoreError
-from mmrag.files.paths import is_under
+from mmrag.files.paths import is_under, source_of
 from mmrag.kb.records import IMAGE, MODALITIES, TEXT, Metadata, ModelRecord, Record, stored_metadata
 from mmrag.model.clip import ClipModel
 from mmrag.vectors import Matrix
@@ -301,7 +301,7 @@ class Store:
 
     def remove(self, paths: Sequence[str | Path]) -> int:
         """Remove the documents of these files, or of every file under these folders. Returns how many."""
-        targets = [Path(p).expanduser().resolve().as_posix() for p in paths]
+        targets = [source_of(Path(p).expanduser().resolve()) for p in paths]
         removed = 0
         with self.write_lock():
             for modality in MODALITIES:

@@ -25,10 +25,18 @@ from pathlib import Path
 
 from PIL import Image
 
-from mmrag.errors import ConfigError, DocumentError
+from mmrag.errors import (
+    ConfigError,
+    DocumentError,
+    FolderRefusedError,
+    ImageError,
+    MassRemovalError,
+    UnreadableFileError,
+)
 from mmrag.files.documents import (
     CAPTIONS_FILE,
     FileStat,
+    check_readable,
     content_hash,
     is_text_document,
     load_captions_file,
@@ -36,8 +44,8 @@ from mmrag.files.documents import (
     read_text,
     walk,
 )
-from mmrag.files.images import image_format
-from mmrag.files.paths import is_under
+from mmrag.files.images import image_format, load_image
+from mmrag.files.paths import is_under, path_of, printable, source_of
 from mmrag.files.thumbnails import thumbnail_data_uri
 from mmrag.kb.records import IMAGE, RESERVED_KEYS, TEXT, Metadata, Record, image_id, text_id
 from mmrag.kb.report import ProgressCallback, Skipped, SyncProgress, SyncReport
@@ -76,11 +84,20 @@ def sync_folder(
     *,
     metadata: Mapping[str, str | int | float | bool] | None = None,
     on_progress: ProgressCallback | None = None,
+    allow_removal: bool = False,
+    force: bool = False,
 ) -> SyncReport:
     """Make ``store`` match ``folder`` (recursively). See the module docstring for the rules.
 
+    Args:
+        allow_removal: go ahead even when the sync would remove most of what the folder had.
+        force: index a system folder or the home folder itself.
+
     Raises:
         DocumentError: ``folder`` is not a readable folder.
+        FolderRefusedError: ``folder`` is ``/``, a system folder or the home folder, and not ``force``.
+        MassRemovalError: the sync would remove most of the folder's documents, and not ``allow_removal``;
+            nothing was changed.
         ConfigError: ``metadata`` uses a key mmrag reserves.
         KnowledgeBaseLockedError: another process is writing to the knowledge base.
     """
@@ -88,7 +105,57 @@ def sync_folder(
     if not root.is_dir():
         msg = f"{folder} is not a folder"
         raise DocumentError(msg, folder)
-    return _Syncer(store, metadata, on_progress).run(list(walk(root)), scope=root)
+    if not force:
+        refuse_system_folder(root)
+    unreadable: list[Path] = []
+    files = list(walk(root, unreadable))
+    syncer = _Syncer(store, metadata, on_progress, allow_removal=allow_removal)
+    return syncer.run(files, scope=root, unreadable=unreadable)
+
+
+_SYSTEM_PATHS = [
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib64",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/home",
+    "/mnt",
+    "/media",
+    "/Applications",
+    "/Library",
+    "/System",
+    "/Users",
+    "/Volumes",
+]
+SYSTEM_FOLDERS = frozenset(Path(p) for p in _SYSTEM_PATHS)
+"""Folders a sync refuses unless forced: indexing them would walk the whole machine."""
+MASS_REMOVAL_MIN = 10
+"""A sync refuses to remove more than half of a folder's documents once that is at least this many files."""
+
+
+def refuse_system_folder(root: Path) -> None:
+    """Raise :class:`FolderRefusedError` for ``/``, a system folder, or the home folder itself."""
+    home = Path.home().resolve()
+    if root in SYSTEM_FOLDERS or root == home or root.parent == root:
+        msg = (
+            f"refusing to index {root}: it is {'your home folder' if root == home else 'a system folder'}, and "
+            "indexing it would walk much of the machine. Index the folder that holds your images and notes, or "
+            "pass --force (force=True) if you really mean it"
+        )
+        raise FolderRefusedError(msg)
 
 
 def sync_files(
@@ -123,6 +190,8 @@ class _Syncer:
         store: Store,
         metadata: Mapping[str, str | int | float | bool] | None,
         on_progress: ProgressCallback | None,
+        *,
+        allow_removal: bool = True,
     ) -> None:
         clash = sorted(RESERVED_KEYS & set(metadata or {}))
         if clash:
@@ -131,6 +200,7 @@ class _Syncer:
         self.store = store
         self.user_metadata: Metadata = dict(metadata or {})
         self.on_progress = on_progress
+        self.allow_removal = allow_removal
         self.report = SyncReport()
         self.done = 0
         self.total = 0
@@ -138,13 +208,16 @@ class _Syncer:
 
     # --- planning ----------------------------------------------------------------------------------
 
-    def run(self, files: list[FileStat], scope: Path | None) -> SyncReport:
+    def run(self, files: list[FileStat], scope: Path | None, unreadable: Sequence[Path] = ()) -> SyncReport:
         start = time.perf_counter()
         store = self.store
         with store.write_lock():
             stored = self._stored()
-            captions_files = self.captions_files = self._captions_files(files)
             on_disk = {f.source: f for f in files}
+            kept = self._unreadable_folders(unreadable, stored)
+            if scope is not None:
+                self._check_removals(stored, on_disk, scope, kept)
+            captions_files = self.captions_files = self._captions_files(files)
             kinds = self._kinds(files, stored)
             caption_sidecars = self._sidecars(files, kinds)
 
@@ -160,6 +233,9 @@ class _Syncer:
                     continue
                 try:
                     digest = content_hash(f.path)
+                except UnreadableFileError as e:
+                    self._skip(f, str(e), stale=None)  # can't read it now: keep what the knowledge base has
+                    continue
                 except DocumentError as e:
                     self._skip(f, str(e), stale=old)
                     continue
@@ -173,12 +249,14 @@ class _Syncer:
                     work.append(_Work(f, kind, digest, "added"))
 
             # Only a folder sync removes: stored files under the folder that are no longer there.
-            gone = [s for s in stored if s not in on_disk and is_under(s, scope)] if scope else []
+            gone = [s for s in stored if s not in on_disk and is_under(s, scope) and s not in kept] if scope else []
             work = self._renames(work, stored, gone, on_disk, scope)
             self._remove([s for s in gone if s in stored], stored)
             self._update_captions(files, kinds, stored, captions_files, caption_sidecars, work)
 
             self.total = len(work)
+            if self.on_progress is not None:
+                self.on_progress(SyncProgress(0, self.total, "", found=len(files)))
             self._embed_images([w for w in work if w.modality == IMAGE], stored, captions_files)
             self._embed_texts([w for w in work if w.modality == TEXT], stored)
         self.report.seconds = time.perf_counter() - start
@@ -209,6 +287,38 @@ class _Syncer:
                 )
         return out
 
+    def _unreadable_folders(self, folders: Sequence[Path], stored: Mapping[str, _Stored]) -> set[str]:
+        """Report each folder that couldn't be listed; the sources stored under it are kept, never removed."""
+        kept: set[str] = set()
+        for folder in folders:
+            under = {s for s in stored if is_under(s, folder)}
+            kept |= under
+            reason = f"cannot read this folder; the {len(under)} documents stored from it are kept"
+            self.report.skipped.append(Skipped(source_of(folder), reason))
+        return kept
+
+    def _check_removals(
+        self, stored: Mapping[str, _Stored], on_disk: Mapping[str, FileStat], scope: Path, kept: set[str]
+    ) -> None:
+        """Refuse, before anything is written, a sync that would remove most of what the folder had."""
+        if self.allow_removal:
+            return
+        had = [s for s in stored if is_under(s, scope)]
+        gone = [s for s in had if s not in on_disk and s not in kept]
+        new = sum(1 for s in on_disk if s not in stored)  # each could be a moved file rather than a new one
+        removals = len(gone) - min(len(gone), new)
+        if not had or removals == 0:
+            return
+        everything = removals == len(had) and len(had) >= 2
+        if everything or (removals >= MASS_REMOVAL_MIN and removals > len(had) / 2):
+            shown = ", ".join(sorted(gone)[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+            msg = (
+                f"the sync would remove {removals} of the {len(had)} files the knowledge base holds from {scope} "
+                f"({shown}); nothing was changed. If the folder is on a drive that isn't mounted, mount it and "
+                "sync again; if the files really are gone, sync with --allow-removal (allow_removal=True)"
+            )
+            raise MassRemovalError(msg, sorted(gone))
+
     def _captions_files(self, files: Iterable[FileStat]) -> dict[Path, dict[str, str]]:
         found: dict[Path, dict[str, str]] = {}
         for f in files:
@@ -229,15 +339,34 @@ class _Syncer:
                 kinds[f.source] = TEXT
                 continue
             old = stored.get(f.source)
-            if (old is not None and old.modality == IMAGE and _same_stat(old, f)) or image_format(f.path) is not None:
+            if old is not None and old.modality == IMAGE and _same_stat(old, f):
                 kinds[f.source] = IMAGE
-            elif _looks_like_image(f.path):
-                self.report.skipped.append(Skipped(f.source, "not an image mmrag can read (checked by content)"))
+                continue
+            try:
+                check_readable(f.path)
+            except UnreadableFileError as e:
+                if old is not None or _looks_like_image(f.path):
+                    self.report.skipped.append(Skipped(f.source, str(e)))  # and what it had stays
+                else:
+                    self.report.ignored += 1
+                continue
+            if image_format(f.path) is not None:
+                kinds[f.source] = IMAGE
+            elif _looks_like_image(f.path) or (old is not None and old.modality == IMAGE):
+                self.report.skipped.append(Skipped(f.source, self._why_not_an_image(f.path)))
                 if old is not None:
                     self.store.delete(old.modality, old.ids)  # its content changed into something unreadable
             else:
                 self.report.ignored += 1
         return kinds
+
+    def _why_not_an_image(self, path: Path) -> str:
+        """The decoder's own precise reason (empty file, HEIC, PSD…), not a generic one."""
+        try:
+            load_image(path, max_megapixels=self.store.clip.max_megapixels)
+        except ImageError as e:
+            return str(e)
+        return f"{path}: not an image mmrag can read (checked by content)"
 
     @staticmethod
     def _sidecars(files: Iterable[FileStat], kinds: Mapping[str, str]) -> set[str]:
@@ -261,7 +390,7 @@ class _Syncer:
         for source, old in stored.items():
             if not old.complete or source in on_disk:
                 continue
-            if source in gone_set or ((scope is None or not is_under(source, scope)) and not Path(source).exists()):
+            if source in gone_set or ((scope is None or not is_under(source, scope)) and not path_of(source).exists()):
                 vanished[(old.modality, old.sha256)].append(source)
         remaining: list[_Work] = []
         for w in work:
@@ -285,7 +414,7 @@ class _Syncer:
             meta = dict(r.metadata)
             meta.update(source=new.source, size=new.size, mtime_ns=new.mtime_ns)
             if old.modality == TEXT:
-                meta["title"] = new.path.name
+                meta["title"] = printable(new.path.name)
                 new_id = text_id(new.source, int(meta.get("chunk", 0)))
             else:
                 new_id = image_id(new.source)
@@ -387,7 +516,7 @@ class _Syncer:
                 self._progress(w.file.source)
                 continue
             vectors = clip.encode_texts([c.text for c in chunks])
-            base = self._metadata(w, TEXT) | {"chunks": len(chunks), "title": w.file.path.name}
+            base = self._metadata(w, TEXT) | {"chunks": len(chunks), "title": printable(w.file.path.name)}
             records = [
                 Record(text_id(w.file.source, c.index), v, c.text, base | {"chunk": c.index, "start": c.start})
                 for c, v in zip(chunks, vectors, strict=True)

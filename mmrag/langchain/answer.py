@@ -307,10 +307,11 @@ def format_sources(hits: Sequence[Hit]) -> str:
 def prompt_image_url(hit: Hit, warnings: list[str] | None = None) -> str:
     """A ``data:image/jpeg;base64,…`` URL of the hit's image, at most :data:`MAX_PROMPT_IMAGE_SIDE` px."""
     from mmrag.files.images import load_image
+    from mmrag.files.paths import path_of
     from mmrag.files.thumbnails import thumbnail_data_uri
 
     try:
-        image = load_image(hit.source, min_side=MAX_PROMPT_IMAGE_SIDE)
+        image = load_image(path_of(hit.source), min_side=MAX_PROMPT_IMAGE_SIDE)
     except MmragError as e:
         if warnings is not None:
             warnings.append(f"sent the stored thumbnail of {hit.source} instead: {e}")

@@ -129,11 +129,25 @@ class KnowledgeBase:
         *,
         metadata: UserMetadata | None = None,
         on_progress: ProgressCallback | None = None,
+        allow_removal: bool = False,
+        force: bool = False,
     ) -> SyncReport:
-        """Make the knowledge base match ``folder``; see :func:`mmrag.kb.sync.sync_folder`."""
+        """Make the knowledge base match ``folder``; see :func:`mmrag.kb.sync.sync_folder`.
+
+        A sync that would remove most of what the folder had stops before changing anything
+        (:class:`~mmrag.errors.MassRemovalError`) unless ``allow_removal``; ``/``, system folders and the home
+        folder itself are refused (:class:`~mmrag.errors.FolderRefusedError`) unless ``force``.
+        """
         from mmrag.kb.sync import sync_folder
 
-        return sync_folder(self.store, Path(folder), metadata=metadata, on_progress=on_progress)
+        return sync_folder(
+            self.store,
+            Path(folder),
+            metadata=metadata,
+            on_progress=on_progress,
+            allow_removal=allow_removal,
+            force=force,
+        )
 
     def add_files(
         self,

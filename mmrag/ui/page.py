@@ -261,10 +261,22 @@ with image_tab:
     st.divider()
     folder = st.text_input("Or add a whole folder by path", key="folder", placeholder="/path/to/photos")
     if st.button("Index folder", key="index_folder"):
+        st.session_state.pop("confirm_removal", None)
         try:
             show_report(session.index_folder(ws, folder, on_progress=progress_bar()))
+        except session.MassRemovalError as e:
+            st.session_state["confirm_removal"] = (folder, str(e))
         except MmragError as e:
             st.error(str(e))
+    pending = st.session_state.get("confirm_removal")
+    if pending:
+        st.warning(pending[1])
+        if st.button("Remove them and sync", key="confirm_removal_button"):
+            st.session_state.pop("confirm_removal", None)
+            try:
+                show_report(session.index_folder(ws, pending[0], on_progress=progress_bar(), allow_removal=True))
+            except MmragError as e:
+                st.error(str(e))
 
 # --- knowledge base browser -------------------------------------------------------------------------
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.config import Settings
 from mmrag.defaults import DEFAULT_K, DEFAULT_THRESHOLD
-from mmrag.errors import ConfigError, LLMUnavailableError, MmragError, ModelUnavailableError
+from mmrag.errors import ConfigError, LLMUnavailableError, MassRemovalError, MmragError, ModelUnavailableError
 from mmrag.factory import demo_settings, open_knowledge_base
+from mmrag.files.paths import source_of
 from mmrag.files.thumbnails import thumbnail_bytes
 from mmrag.files.uploads import UPLOAD_TYPES, SavedUpload, save_upload, upload_folder
 from mmrag.kb.records import IMAGE, MODALITIES, TEXT
@@ -54,6 +55,7 @@ __all__ = [
     "GalleryItem",
     "Hit",
     "LLMUnavailableError",
+    "MassRemovalError",
     "Match",
     "MmragError",
     "SavedUpload",
@@ -220,7 +222,7 @@ def ask(
 
 def similar_images(kb: KnowledgeBase, image: Path, *, k: int = DEFAULT_K) -> list[Hit]:
     """Images that look like ``image`` (a file), best first; the file itself, if indexed, is left out."""
-    return find_similar(kb.searcher, image, k=k, exclude=[image.resolve().as_posix()]).hits
+    return find_similar(kb.searcher, image, k=k, exclude=[source_of(image.resolve())]).hits
 
 
 def classifier(workspace: Workspace) -> ZeroShotClassifier:
@@ -256,18 +258,22 @@ def index_paths(workspace: Workspace, paths: list[Path], *, on_progress: Progres
         return workspace.kb.add_files(paths, on_progress=on_progress)
 
 
-def index_folder(workspace: Workspace, folder: str, *, on_progress: ProgressCallback | None = None) -> SyncReport:
+def index_folder(
+    workspace: Workspace, folder: str, *, on_progress: ProgressCallback | None = None, allow_removal: bool = False
+) -> SyncReport:
     """Sync a whole folder given by path into the knowledge base.
 
     Raises:
         ConfigError: the path is empty or not a folder.
+        MassRemovalError: the sync would remove most of what the folder had (the page asks, then passes
+            ``allow_removal``).
     """
     path = Path(folder.strip()).expanduser()
     if not folder.strip() or not path.is_dir():
         msg = f"{folder.strip() or 'the path'} is not a folder on the machine running mmrag"
         raise ConfigError(msg)
     with workspace.lock:
-        return workspace.kb.sync(path, on_progress=on_progress)
+        return workspace.kb.sync(path, on_progress=on_progress, allow_removal=allow_removal)
 
 
 @dataclass(frozen=True)
