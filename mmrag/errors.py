@@ -101,6 +101,16 @@ class StoreError(MmragError):
     """The Chroma store could not be opened or reached."""
 
 
+class CorruptStoreError(StoreError):
+    """The embedded knowledge base's database file is damaged (truncated, zeroed or garbled). Restore a backup,
+    or rebuild it from the folders: ``mmrag index FOLDER --rebuild``."""
+
+
+class NoKnowledgeBaseError(StoreError):
+    """A command that only reads was pointed at a place that holds no knowledge base (a mistyped ``--db``?).
+    Nothing was created there."""
+
+
 class ModelMismatchError(StoreError):
     """The knowledge base was built with another embedding model; mixing them would be meaningless."""
 

@@ -5,12 +5,15 @@ The CLI and the UI call these functions; nothing else constructs collaborators f
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmrag.config import Settings
-from mmrag.kb.client import open_chroma
+from mmrag.errors import CorruptStoreError
+from mmrag.kb.client import check_database, forget_embedded, open_chroma
 from mmrag.kb.store import Store, read_model_record
 from mmrag.langchain.embeddings import ClipEmbeddings
 from mmrag.langchain.knowledge_base import KnowledgeBase
@@ -30,34 +33,56 @@ def build_embeddings(settings: Settings) -> ClipEmbeddings:
     return ClipEmbeddings(clip=build_clip(settings))
 
 
-def open_client(settings: Settings) -> tuple[ClientAPI, str, Path | None]:
+def open_client(
+    settings: Settings, *, create: bool = True, thorough: bool = False
+) -> tuple[ClientAPI, str, Path | None]:
     """A chromadb client, where it points (for messages), and the write-lock path (embedded only); see
     :func:`mmrag.kb.client.open_chroma`.
 
     Raises:
-        StoreError: the server can't be reached or the directory can't be opened.
+        StoreError: the server can't be reached or the directory can't be opened (or holds no knowledge base
+            and ``create`` is False, or its database is damaged).
     """
-    opened = open_chroma(settings)
+    opened = open_chroma(settings, create=create, thorough=thorough)
     return opened.client, opened.location, opened.lock_path
 
 
 def open_knowledge_base(
-    settings: Settings | None = None, *, clip: ClipModel | None = None, rebuild: bool = False, **overrides: Any
+    settings: Settings | None = None,
+    *,
+    clip: ClipModel | None = None,
+    rebuild: bool = False,
+    create: bool = True,
+    thorough: bool = False,
+    **overrides: Any,
 ) -> KnowledgeBase:
     """The knowledge base the settings point at, with the model it records unless one is named.
 
     ``open_knowledge_base(db="kb", model="toy")`` reads ``MMRAG_*`` variables and applies the keyword
     overrides (any :class:`~mmrag.config.Settings` field); or pass a ``Settings``.
 
-    With ``rebuild``, the model is loaded first (so a model that can't load loses nothing), then the knowledge
-    base is emptied and will record the new model.
+    Args:
+        clip: use this model (else the one the knowledge base records, else the settings' model).
+        rebuild: load the model first (so a model that can't load loses nothing), then empty the knowledge
+            base, which will record the new model. An embedded knowledge base whose database is damaged is
+            moved aside to ``DIR.damaged-TIMESTAMP`` (never deleted) and started afresh.
+        create: make an embedded knowledge base where there is none yet. Commands that only read pass False, so
+            a mistyped ``--db`` is an error rather than a new empty store.
+        thorough: check the embedded database file whole before use (``mmrag status`` and ``index`` do).
 
     Raises:
         ModelMismatchError: ``settings.model`` names a model other than the knowledge base's.
+        NoKnowledgeBaseError: ``create`` is False and there is no knowledge base there.
+        CorruptStoreError: the embedded database file is damaged (rebuild, or restore a backup).
         StoreError: the store can't be opened.
     """
     settings = settings.with_(**overrides) if settings is not None else Settings.from_env(**overrides)
-    client, location, lock = open_client(settings)
+    if rebuild and not settings.chroma_url:
+        if clip is None:
+            clip = build_clip(settings)
+        clip.load()
+        _set_aside_if_damaged(settings.db_path)
+    client, location, lock = open_client(settings, create=create, thorough=thorough)
     if clip is None:
         record = read_model_record(client, settings.collection)
         if settings.model is None and record is not None:
@@ -69,6 +94,17 @@ def open_knowledge_base(
         kb.drop()
     kb.check_model()
     return kb
+
+
+def _set_aside_if_damaged(db: Path) -> None:
+    """Move a damaged embedded knowledge base out of the way (``DIR.damaged-TIMESTAMP``) so a rebuild can start."""
+    try:
+        check_database(db, thorough=True)
+    except CorruptStoreError:
+        aside = db.with_name(f"{db.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        db.rename(aside)
+        forget_embedded(db)
+        logging.getLogger(__name__).warning("moved the damaged knowledge base %s to %s", db, aside)
 
 
 def demo_settings(settings: Settings) -> Settings:

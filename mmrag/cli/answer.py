@@ -66,7 +66,7 @@ class _Session:
             raise typer.BadParameter(msg)
         self.llm_name = settings.llm
         self.llm: BaseChatModel | None = load_chat_model(settings.llm) if settings.llm else None
-        self.kb: KnowledgeBase = open_knowledge_base(settings)
+        self.kb: KnowledgeBase = open_knowledge_base(settings, create=False)
         self.agent: Any = None
         self.thread_id = "chat" if memory else None
         if agent and self.llm is not None:

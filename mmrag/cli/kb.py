@@ -80,7 +80,7 @@ def index(
     from mmrag.factory import open_knowledge_base
 
     settings = settings_from(ctx, db=db, chroma_url=chroma_url, model=model, pretrained=pretrained)
-    kb = open_knowledge_base(settings, rebuild=rebuild)
+    kb = open_knowledge_base(settings, rebuild=rebuild, thorough=True)
     bar = _ProgressBar(enabled=not as_json)
     try:
         report = kb.sync(folder, metadata=_parse_meta(meta), on_progress=bar, allow_removal=allow_removal, force=force)
@@ -99,7 +99,7 @@ def status(
     """Show where the knowledge base is, its model, and what it holds."""
     from mmrag.factory import open_knowledge_base
 
-    kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url))
+    kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url), create=False, thorough=True)
     record = kb.model_record
     counts = kb.counts()
     data = {
@@ -133,7 +133,7 @@ def remove(
     if not paths and not ids:
         msg = "name at least one PATH or --id"
         raise typer.BadParameter(msg)
-    kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url))
+    kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url), create=False)
     removed = kb.remove(paths or []) + kb.remove_ids(ids or [])
     if as_json:
         emit({"removed": removed})

@@ -53,7 +53,7 @@ def search(
         msg = "give a TEXT query, an --image, or both"
         raise typer.BadParameter(msg)
     query = sum(terms[1:], terms[0])
-    kb = open_knowledge_base(settings_from(ctx, one_query=True, db=db, chroma_url=chroma_url))
+    kb = open_knowledge_base(settings_from(ctx, one_query=True, db=db, chroma_url=chroma_url), create=False)
     result = kb.as_retriever().search(query, k=k, modality=modality, threshold=threshold, mmr=mmr)
     _warn(result.warnings)
     if as_json:
@@ -77,9 +77,9 @@ def _image_or_kb_vector(
     settings = settings_from(ctx, one_query=True, db=db, chroma_url=chroma_url)
     if Path(image).exists() or not image.startswith("img-"):
         if db or chroma_url or settings.db or settings.chroma_url:
-            return open_knowledge_base(settings).clip, Path(image)
+            return open_knowledge_base(settings, create=False).clip, Path(image)
         return build_clip(settings), Path(image)
-    kb = open_knowledge_base(settings)
+    kb = open_knowledge_base(settings, create=False)
     found = kb.store.get(IMAGE, [image], embeddings=True)
     if not found:
         msg = f"{image} is neither a file nor an image id in the knowledge base at {kb.location}"

@@ -1,5 +1,10 @@
 """Opening Chroma for a knowledge base: an embedded ``PersistentClient`` or a ``chroma run`` server.
 
+An embedded store is checked before Chroma opens it: a read-only command pointed at a directory that holds no
+knowledge base gets :class:`~mmrag.errors.NoKnowledgeBaseError` (nothing is created there), and an empty or
+garbled database file gets :class:`~mmrag.errors.CorruptStoreError` (Chroma would silently start afresh on a
+zero-byte file). ``thorough`` runs SQLite's ``quick_check`` over the whole file.
+
 A server gets a deadline on every call (``chroma_timeout``, env ``MMRAG_CHROMA_TIMEOUT``, 10 s by default):
 chromadb's HTTP client waits forever, so a server that accepts connections but never answers would hang
 mmrag. It is first probed with a plain heartbeat under that deadline, before chromadb's client (whose
@@ -8,18 +13,21 @@ constructor already talks to the server) is made, and the client's own HTTP sess
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from mmrag.config import Settings
-from mmrag.errors import ConfigError, StoreError
+from mmrag.errors import ConfigError, CorruptStoreError, NoKnowledgeBaseError, StoreError
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
 LOCK_NAME = "mmrag-write.lock"
+DATABASE_FILE = "chroma.sqlite3"
+SQLITE_HEADER = b"SQLite format 3\x00"
 API_PATH = "/api/v2"
 
 
@@ -32,11 +40,18 @@ class OpenedClient:
     lock_path: Path | None
 
 
-def open_chroma(settings: Settings) -> OpenedClient:
+def open_chroma(settings: Settings, *, create: bool = True, thorough: bool = False) -> OpenedClient:
     """The Chroma client the settings name.
+
+    Args:
+        create: make an embedded knowledge base where none is yet; with False, a directory that holds none is
+            an error (a mistyped ``--db`` must not leave an empty store behind).
+        thorough: check the whole embedded database file (SQLite's ``quick_check``), not just its header.
 
     Raises:
         ConfigError: a malformed ``--chroma-url``.
+        NoKnowledgeBaseError: ``create`` is False and the directory holds no knowledge base.
+        CorruptStoreError: the embedded database file is empty, not a database, or (``thorough``) damaged.
         StoreError: the server can't be reached or doesn't answer in time, or the directory can't be opened.
     """
     from chromadb.config import Settings as ChromaSettings
@@ -44,7 +59,59 @@ def open_chroma(settings: Settings) -> OpenedClient:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         return _server(settings.chroma_url, settings.chroma_timeout, chroma_settings)
-    return _embedded(settings.db_path, chroma_settings)
+    db = settings.db_path
+    check_database(db, create=create, thorough=thorough)
+    return _embedded(db, chroma_settings)
+
+
+def check_database(db: Path, *, create: bool = True, thorough: bool = False) -> None:
+    """Refuse an embedded knowledge base whose database file is missing (unless ``create``) or damaged.
+
+    Raises:
+        NoKnowledgeBaseError, CorruptStoreError: see :func:`open_chroma`.
+    """
+    database = db / DATABASE_FILE
+    if not database.exists():
+        if create:
+            return
+        what = "does not exist" if not db.exists() else "holds no knowledge base"
+        msg = (
+            f"{db} {what} (no {DATABASE_FILE} there); nothing was created. Check --db / MMRAG_DB, or make one "
+            "with `mmrag index FOLDER --db DIR` (or `mmrag demo`)"
+        )
+        raise NoKnowledgeBaseError(msg)
+    try:
+        with database.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as e:
+        msg = f"cannot read the knowledge base's database {database} ({e.strerror or e})"
+        raise StoreError(msg) from e
+    if header != SQLITE_HEADER:
+        problem = "is empty (0 bytes)" if not header else "is not a SQLite database"
+        msg = (
+            f"the knowledge base's database {database} {problem}; restore it from a backup, or rebuild it from "
+            "your folders with `mmrag index FOLDER --rebuild`"
+        )
+        raise CorruptStoreError(msg)
+    if thorough:
+        _quick_check(database)
+
+
+def _quick_check(database: Path) -> None:
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+            rows = connection.execute("PRAGMA quick_check").fetchall()
+        problem = None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
+    except sqlite3.DatabaseError as e:
+        problem = str(e)
+    if problem:
+        msg = (
+            f"the knowledge base's database {database} is damaged ({problem}); restore it from a backup, or "
+            "rebuild it from your folders with `mmrag index FOLDER --rebuild`"
+        )
+        raise CorruptStoreError(msg)
 
 
 def _server(address: str, timeout: float, chroma_settings: Any) -> OpenedClient:
@@ -85,6 +152,19 @@ def set_timeout(client: ClientAPI, timeout: float) -> bool:
         return False
     session.timeout = httpx.Timeout(timeout)
     return True
+
+
+def forget_embedded(db: Path) -> None:
+    """Make the next open of ``db`` in this process start a fresh Chroma instance.
+
+    chromadb keeps one instance per directory for the life of the process (``SharedSystemClient``), so after the
+    directory was replaced (a damaged knowledge base set aside), opening it again would still see the old one.
+    Clients already open on ``db`` stop working; only call this when they are stale anyway.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems: dict[str, Any] = getattr(SharedSystemClient, "_identifier_to_system", {})
+    systems.pop(str(db), None)
 
 
 def _embedded(db: Path, chroma_settings: Any) -> OpenedClient:

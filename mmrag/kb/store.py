@@ -12,15 +12,16 @@ vectors from a model other than the one it records.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
-from mmrag.errors import KnowledgeBaseLockedError, ModelMismatchError, StoreError
+from mmrag.errors import CorruptStoreError, KnowledgeBaseLockedError, MmragError, ModelMismatchError, StoreError
 from mmrag.files.paths import is_under, source_of
 from mmrag.kb.records import IMAGE, MODALITIES, TEXT, Metadata, ModelRecord, Record, stored_metadata
 from mmrag.model.clip import ClipModel
@@ -40,6 +41,36 @@ class Counts:
     images: int
     text_chunks: int
     text_sources: int
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+CORRUPTION_MARKERS = ("malformed", "not a database", "disk image", "database corruption", "file is encrypted")
+"""What SQLite (through chromadb) says about a damaged database file."""
+
+
+def corrupt_message(location: str) -> str:
+    return (
+        f"the knowledge base at {location} is damaged (its database file chroma.sqlite3 is corrupt); restore it from "
+        "a backup, or rebuild it from your folders with `mmrag index FOLDER --rebuild`"
+    )
+
+
+def guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """Chroma's errors about a damaged database become :class:`CorruptStoreError`, naming the fix."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except MmragError:
+            raise
+        except Exception as e:
+            if any(marker in str(e).lower() for marker in CORRUPTION_MARKERS):
+                raise CorruptStoreError(corrupt_message(self.location)) from e
+            raise
+
+    return wrapper
 
 
 def model_record_of(clip: ClipModel) -> ModelRecord:
@@ -115,6 +146,7 @@ class Store:
             )
             raise ModelMismatchError(msg)
 
+    @guarded
     def collection(self, modality: str) -> Collection:
         """The Chroma collection of one modality, created (with the model record) on first use."""
         found = self._collections.get(modality)
@@ -136,6 +168,7 @@ class Store:
         self._collections[modality] = created
         return created
 
+    @guarded
     def _existing(self, modality: str) -> Collection | None:
         """The collection if it exists; reading never creates one (nor records a model)."""
         found = self._collections.get(modality)
@@ -160,12 +193,14 @@ class Store:
 
     # --- reading -----------------------------------------------------------------------------------
 
+    @guarded
     def counts(self) -> Counts:
         images = self._existing(IMAGE)
         texts = self._existing(TEXT)
         sources = {str(m.get("source")) for m in self.metadatas(TEXT).values()}
         return Counts(images.count() if images else 0, texts.count() if texts else 0, len(sources))
 
+    @guarded
     def count(self, modality: str, *, max_age: float = COUNT_MAX_AGE_S) -> int:
         """Records of one modality (0 when the collection doesn't exist yet).
 
@@ -181,6 +216,7 @@ class Store:
         self._counts[modality] = (now, count)
         return count
 
+    @guarded
     def sample_vectors(self, modality: str, size: int, *, seed: int = 0) -> Matrix:
         """Up to ``size`` stored vectors of one modality: all of them, or a reproducible random sample.
 
@@ -205,6 +241,7 @@ class Store:
                 vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
         return np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
 
+    @guarded
     def metadatas(self, modality: str, where: Mapping[str, Any] | None = None) -> dict[str, Metadata]:
         """id → metadata of every record of one modality (paged, so it scales)."""
         col = self._existing(modality)
@@ -222,6 +259,7 @@ class Store:
                 return out
             offset += page
 
+    @guarded
     def get(self, modality: str, ids: Sequence[str], *, embeddings: bool = False) -> list[Record]:
         """Stored records by id (missing ids are left out)."""
         col = self._existing(modality)
@@ -269,6 +307,7 @@ class Store:
     def max_batch(self) -> int:
         return max(1, int(self.client.get_max_batch_size()))
 
+    @guarded
     def upsert(self, modality: str, records: Sequence[Record]) -> None:
         """Write records, split under the client's batch limit. Call inside :meth:`write_lock`."""
         col = self.collection(modality)
@@ -283,12 +322,25 @@ class Store:
             )
         self._counts.pop(modality, None)
 
+    @guarded
     def update_metadata(self, modality: str, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
         col = self.collection(modality)
         size = self.max_batch()
         for start in range(0, len(ids), size):
             col.update(ids=list(ids[start : start + size]), metadatas=list(metadatas[start : start + size]))
 
+    @guarded
+    def query(
+        self, modality: str, vector: Matrix, n: int, *, where: Mapping[str, Any] | None, include: list[Any]
+    ) -> dict[str, Any]:
+        """Chroma's nearest ``n`` records of one modality to ``vector`` (fewer when there are fewer)."""
+        return dict(
+            self.collection(modality).query(
+                query_embeddings=[vector.tolist()], n_results=n, where=dict(where) if where else None, include=include
+            )
+        )
+
+    @guarded
     def delete(self, modality: str, ids: Sequence[str]) -> None:
         col = self._existing(modality)
         if col is None:

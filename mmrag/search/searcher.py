@@ -116,14 +116,7 @@ class Searcher:
         if self.store.count(modality) == 0:
             return {"ids": [[]]}
         include: list[Any] = ["distances"] + (["embeddings"] if with_embeddings else ["metadatas", "documents"])
-        return dict(
-            self.store.collection(modality).query(
-                query_embeddings=[vector.tolist()],
-                n_results=n,  # Chroma returns fewer when the collection (or the filter) has fewer
-                where=dict(where) if where else None,
-                include=include,
-            )
-        )
+        return self.store.query(modality, vector, n, where=where, include=include)
 
     def _with_documents(self, hits: list[Hit]) -> list[Hit]:
         """Fill in the chosen hits' documents and metadata (a hit deleted meanwhile is dropped).
