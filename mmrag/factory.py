@@ -82,13 +82,15 @@ def open_knowledge_base(
             clip = build_clip(settings)
         clip.load()
         _set_aside_if_damaged(settings.db_path)
-    client, location, lock = open_client(settings, create=create, thorough=thorough)
+    opened = open_chroma(settings, create=create, thorough=thorough)
+    client, location, lock = opened.client, opened.location, opened.lock_path
     if clip is None:
         record = read_model_record(client, settings.collection)
         if settings.model is None and record is not None:
             settings = replace(settings, model=record.model, pretrained=record.pretrained)
         clip = build_clip(settings)
-    kb = KnowledgeBase.from_store(Store(client, clip, name=settings.collection, location=location, lock_path=lock))
+    store = Store(client, clip, name=settings.collection, location=location, lock_path=lock, freshness=opened.freshness)
+    kb = KnowledgeBase.from_store(store)
     if rebuild:
         clip.load()
         kb.drop()

@@ -222,5 +222,6 @@ def test_add_files_adds_without_removing(kb: KnowledgeBase, folder: Path, tmp_pa
 def test_progress_callback_counts_files(kb: KnowledgeBase, folder: Path) -> None:
     seen = []
     kb.sync(folder, on_progress=seen.append)
-    assert [p.done for p in seen] == [1, 2, 3, 4, 5]
+    assert [p.done for p in seen] == [0, 1, 2, 3, 4, 5]  # 0: the files found, before embedding starts
     assert {p.total for p in seen} == {5}
+    assert seen[0].found == 6  # five documents and one caption sidecar

@@ -14,6 +14,8 @@ constructor already talks to the server) is made, and the client's own HTTP sess
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,11 +35,69 @@ API_PATH = "/api/v2"
 
 @dataclass(frozen=True)
 class OpenedClient:
-    """A chromadb client, where it points (for messages), and the write-lock path (embedded stores only)."""
+    """A chromadb client, where it points (for messages), the write-lock path and, for embedded stores, how to
+    notice another process's writes."""
 
     client: ClientAPI
     location: str
     lock_path: Path | None
+    freshness: Freshness | None = None
+
+
+class Freshness:
+    """Notices that another process wrote to an embedded knowledge base, and opens Chroma afresh.
+
+    Embedded Chroma keeps its vector index in memory, so a long-running reader (the UI, ``mmrag chat``, a
+    LangChain app) doesn't see another process's writes and, after them, fails with ``Error finding id``. The
+    store asks :meth:`changed` before it reads (a ``stat`` of the database files, at most every ``interval``
+    seconds) and after an unexpected Chroma error, and then reads through a new client.
+
+    Args:
+        db: the knowledge base directory.
+        settings: chromadb's settings for the new client.
+        interval: seconds between two looks at the files.
+    """
+
+    def __init__(self, db: Path, settings: Any, *, interval: float = 1.0) -> None:
+        self.db = db
+        self.settings = settings
+        self.interval = interval
+        self._seen = self._stamp()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _stamp(self) -> tuple[int, ...]:
+        stamps = []
+        for name in (DATABASE_FILE, DATABASE_FILE + "-wal"):
+            try:
+                stamps.append((self.db / name).stat().st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return tuple(stamps)
+
+    def changed(self, *, throttle: bool = True) -> bool:
+        """Whether the files changed since this process last read or wrote them (with ``throttle``, looked at
+        no more than every ``interval`` seconds)."""
+        now = time.monotonic()
+        if throttle and now - self._checked < self.interval:
+            return False
+        self._checked = now
+        return self._stamp() != self._seen
+
+    def mark_seen(self) -> None:
+        """After this process's own writes: what is on disk now is what it knows."""
+        self._seen = self._stamp()
+        self._checked = time.monotonic()
+
+    def reopen(self) -> ClientAPI:
+        """A client that reads the knowledge base as it is on disk now."""
+        import chromadb
+
+        with self._lock:
+            forget_embedded(self.db)
+            client = chromadb.PersistentClient(path=str(self.db), settings=self.settings)
+            self.mark_seen()
+            return client
 
 
 def open_chroma(settings: Settings, *, create: bool = True, thorough: bool = False) -> OpenedClient:
@@ -176,4 +236,4 @@ def _embedded(db: Path, chroma_settings: Any) -> OpenedClient:
     except Exception as e:
         msg = f"cannot open the knowledge base directory {db} ({e}); choose another with --db or MMRAG_DB"
         raise StoreError(msg) from e
-    return OpenedClient(client, str(db), db / LOCK_NAME)
+    return OpenedClient(client, str(db), db / LOCK_NAME, Freshness(db, chroma_settings))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from mmrag.vectors import Matrix
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
+
+    from mmrag.kb.client import Freshness
 
 COUNT_MAX_AGE_S = 2.0
 
@@ -61,16 +64,40 @@ def guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[
 
     @functools.wraps(method)
     def wrapper(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        outermost = not getattr(_calls, "depth", 0)
+        _calls.depth = getattr(_calls, "depth", 0) + 1
         try:
-            return method(self, *args, **kwargs)
-        except MmragError:
-            raise
-        except Exception as e:
-            if any(marker in str(e).lower() for marker in CORRUPTION_MARKERS):
-                raise CorruptStoreError(corrupt_message(self.location)) from e
-            raise
+            if outermost:
+                self.refresh()
+            try:
+                return method(self, *args, **kwargs)
+            except MmragError:
+                raise
+            except Exception as e:
+                if any(marker in str(e).lower() for marker in CORRUPTION_MARKERS):
+                    raise CorruptStoreError(corrupt_message(self.location)) from e
+                if not outermost or self.freshness is None:
+                    raise
+                first = e
+            self.refresh(force=True)  # another process may have written: read through a fresh client, once
+            try:
+                return method(self, *args, **kwargs)
+            except MmragError:
+                raise
+            except Exception as e:
+                msg = (
+                    f"the knowledge base at {self.location} changed under this process and can't be read ({first}); "
+                    "when several processes use one knowledge base, serve it with `chroma run --path DIR` and "
+                    "point them at it with --chroma-url"
+                )
+                raise StoreError(msg) from e
+        finally:
+            _calls.depth -= 1
 
     return wrapper
+
+
+_calls = threading.local()
 
 
 def model_record_of(clip: ClipModel) -> ModelRecord:
@@ -101,6 +128,8 @@ class Store:
         location: where it lives, for messages (a directory or a URL).
         lock_path: a lock file for embedded stores (None for a server).
         lock_timeout: seconds a writer waits for another writer before giving up.
+        freshness: for an embedded store, how it notices other processes' writes (it then reads through a new
+            client, so a long-running reader sees them and never fails on them).
     """
 
     def __init__(
@@ -112,8 +141,11 @@ class Store:
         location: str = "",
         lock_path: Path | None = None,
         lock_timeout: float = 10.0,
+        freshness: Freshness | None = None,
     ) -> None:
         self.client = client
+        self.freshness = freshness
+        self._writing = 0
         self.clip = clip
         self.name = name
         self.location = location or name
@@ -121,6 +153,19 @@ class Store:
         self.lock_timeout = lock_timeout
         self._collections: dict[str, Collection] = {}
         self._counts: dict[str, tuple[float, int]] = {}
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Read through a new client if another process wrote (or, with ``force``, anyway)."""
+        if self.freshness is None or self._writing or not (force or self.freshness.changed()):
+            return
+        self.client = self.freshness.reopen()
+        self._collections.clear()
+        self._counts.clear()
+
+    def _wrote(self) -> None:
+        self._counts.clear()
+        if self.freshness is not None:
+            self.freshness.mark_seen()
 
     def __repr__(self) -> str:
         return f"Store({self.location!r}, name={self.name!r}, model={self.clip.model_name!r})"
@@ -165,6 +210,8 @@ class Store:
         except Exception as e:
             msg = f"cannot open collection {self.collection_name(modality)} at {self.location}: {e}"
             raise StoreError(msg) from e
+        if self.freshness is not None:
+            self.freshness.mark_seen()  # creating a collection is this process's own write
         self._collections[modality] = created
         return created
 
@@ -300,8 +347,13 @@ class Store:
             )
             raise KnowledgeBaseLockedError(msg) from e
         try:
+            if self.freshness is not None and self.freshness.changed(throttle=False):
+                self.refresh(force=True)  # another writer went before: write on what is on disk now
+            self._writing += 1
             yield
         finally:
+            self._writing -= 1
+            self._wrote()
             lock.release()
 
     def max_batch(self) -> int:
@@ -320,7 +372,7 @@ class Store:
                 documents=[r.document for r in chunk],
                 metadatas=[r.metadata for r in chunk],
             )
-        self._counts.pop(modality, None)
+        self._wrote()
 
     @guarded
     def update_metadata(self, modality: str, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
@@ -328,6 +380,7 @@ class Store:
         size = self.max_batch()
         for start in range(0, len(ids), size):
             col.update(ids=list(ids[start : start + size]), metadatas=list(metadatas[start : start + size]))
+        self._wrote()
 
     @guarded
     def query(
@@ -345,11 +398,10 @@ class Store:
         col = self._existing(modality)
         if col is None:
             return
-        self._counts.pop(modality, None)
         size = self.max_batch()
         for start in range(0, len(ids), size):
             col.delete(ids=list(ids[start : start + size]))
-        self._counts.pop(modality, None)
+        self._wrote()
 
     def remove(self, paths: Sequence[str | Path]) -> int:
         """Remove the documents of these files, or of every file under these folders. Returns how many."""
