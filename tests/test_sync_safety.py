@@ -218,3 +218,18 @@ def test_index_says_how_many_files_it_found_before_embedding(tmp_path: Path, tin
     result = CliRunner().invoke(cli, ["--model", tiny_model_id, "index", str(folder), "--db", str(tmp_path / "kb")])
     assert result.exit_code == 0, result.output
     assert "found 6 files; 5 to embed" in result.stderr
+
+
+def test_the_stored_size_is_the_images_real_size_not_the_reduced_decode(kb: KnowledgeBase, tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (224, 224), "red").save(folder / "square.jpg", quality=90)
+    turned = Image.new("RGB", (400, 200), "blue")
+    exif = turned.getexif()
+    exif[0x0112] = 6  # EXIF orientation: rotate 90° to view
+    turned.save(folder / "turned.jpg", exif=exif)
+    kb.sync(folder)
+    sizes = {Path(str(m["source"])).name: (m["width"], m["height"]) for m in kb.store.metadatas(IMAGE).values()}
+    assert sizes == {"square.jpg": (224, 224), "turned.jpg": (200, 400)}

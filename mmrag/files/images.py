@@ -48,6 +48,7 @@ __all__ = [
     "describe",
     "image_format",
     "load_image",
+    "original_size",
 ]
 
 ImageSource: TypeAlias = str | os.PathLike[str] | bytes | Image.Image
@@ -55,6 +56,8 @@ ImageSource: TypeAlias = str | os.PathLike[str] | bytes | Image.Image
 
 ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
 
+SIZE_KEY = "mmrag_original_size"
+"""Where :func:`load_image` keeps the image's real size in ``Image.info`` (see :func:`original_size`)."""
 _LIMIT_HINT = "raise max_megapixels (flag --max-megapixels, env MMRAG_MAX_MEGAPIXELS) if you trust it"
 # What Pillow's plugins and decoders raise on bad data (DecompressionBombError is handled on its own).
 _DECODE_ERRORS = (
@@ -174,10 +177,25 @@ def _decode(fp: IO[bytes], name: str, max_megapixels: float, min_side: int | Non
             raise _unidentified(fp, head, name) from e
         with im:
             _check_size(im.size, name, max_megapixels)
+            full = im.size
             if min_side is not None and _canonical(im.format) == "JPEG":
                 im.draft("RGB", (min_side, min_side))
             im.load()
-            return _finish(im)
+            decoded = im.size
+            out = _finish(im)
+            # the image's real size (a reduced JPEG decode is smaller), turned as EXIF turned the pixels
+            turned = out.size != decoded and out.size == decoded[::-1]
+            out.info[SIZE_KEY] = full[::-1] if turned else full
+            return out
+
+
+def original_size(image: Image.Image) -> tuple[int, int]:
+    """The (width, height) of the image as stored in its file, upright: :func:`load_image` may decode a JPEG at a
+    reduced size, and this is what it had before."""
+    size = image.info.get(SIZE_KEY)
+    if isinstance(size, tuple) and len(size) == 2:
+        return int(size[0]), int(size[1])
+    return image.size
 
 
 def _finish(im: Image.Image) -> Image.Image:

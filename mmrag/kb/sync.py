@@ -44,7 +44,7 @@ from mmrag.files.documents import (
     read_text,
     walk,
 )
-from mmrag.files.images import image_format, load_image
+from mmrag.files.images import image_format, load_image, original_size
 from mmrag.files.paths import is_under, path_of, printable, source_of
 from mmrag.files.thumbnails import thumbnail_data_uri
 from mmrag.kb.records import IMAGE, RESERVED_KEYS, TEXT, Metadata, Record, image_id, text_id
@@ -473,7 +473,7 @@ class _Syncer:
             facts: dict[int, tuple[str, int, int]] = {}
 
             def remember(index: int, image: Image.Image, facts: dict[int, tuple[str, int, int]] = facts) -> None:
-                facts[index] = (thumbnail_data_uri(image), image.width, image.height)
+                facts[index] = (thumbnail_data_uri(image), *original_size(image))
 
             result = self.store.clip.try_encode_images([str(w.file.path) for w in group], on_image=remember)
             failed = {f.index: f for f in result.failures}
