@@ -5,6 +5,7 @@ The CLI and the UI call these functions; nothing else constructs collaborators f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import replace
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmrag.config import Settings
-from mmrag.errors import CorruptStoreError
+from mmrag.errors import CorruptStoreError, KnowledgeBaseLockedError
 from mmrag.kb.client import check_database, forget_embedded, open_chroma
 from mmrag.kb.store import Store, read_model_record
 from mmrag.langchain.embeddings import ClipEmbeddings
@@ -91,6 +92,10 @@ def open_knowledge_base(
         clip = build_clip(settings)
     store = Store(client, clip, name=settings.collection, location=location, lock_path=lock, freshness=opened.freshness)
     kb = KnowledgeBase.from_store(store)
+    journal = store.journal_path
+    if journal is not None and journal.is_file():  # a removal was interrupted: finish it before anything reads
+        with contextlib.suppress(KnowledgeBaseLockedError), store.write_lock():
+            pass
     if rebuild:
         clip.load()
         kb.drop()

@@ -233,3 +233,29 @@ def test_the_stored_size_is_the_images_real_size_not_the_reduced_decode(kb: Know
     kb.sync(folder)
     sizes = {Path(str(m["source"])).name: (m["width"], m["height"]) for m in kb.store.metadatas(IMAGE).values()}
     assert sizes == {"square.jpg": (224, 224), "turned.jpg": (200, 400)}
+
+
+def test_an_interrupted_remove_is_finished_by_the_next_open(
+    tmp_path: Path, tiny_model_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_folder(tmp_path / "files", n_images=2)
+    db = tmp_path / "kb"
+    kb = open_kb(db, tiny_model_id)
+    kb.sync(folder)
+    real_delete = kb.store.delete
+
+    def dies_between_collections(modality: str, ids: list[str]) -> None:
+        if modality == TEXT:
+            raise KeyboardInterrupt  # as a kill between the two collections would
+        real_delete(modality, ids)
+
+    monkeypatch.setattr(kb.store, "delete", dies_between_collections)
+    with pytest.raises(KeyboardInterrupt):
+        kb.remove([folder])
+    assert kb.store.journal_path is not None
+    assert kb.store.journal_path.is_file()
+    assert (kb.counts().images, kb.counts().text_chunks > 0) == (0, True)  # half-way
+    again = open_kb(db, tiny_model_id)
+    assert (again.counts().images, again.counts().text_chunks) == (0, 0)  # finished on open
+    assert not again.store.journal_path.is_file()
+    assert again.sync(folder).added == 4  # and the KB works as before

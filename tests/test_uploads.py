@@ -78,3 +78,11 @@ def test_settings_limit_and_folder(tmp_path: Path) -> None:
     assert upload_folder(settings) == tmp_path / "uploads"
     with pytest.raises(ConfigError, match="MMRAG_MAX_UPLOAD_MB"):
         Settings.from_env({"MMRAG_MAX_UPLOAD_MB": "0"})
+
+
+def test_the_same_bytes_under_three_names_are_kept_once(tmp_path: Path) -> None:
+    data = shape_png("blue-star")
+    kept = [save_upload(name, data, tmp_path / "uploads", max_mb=5) for name in ("a.png", "b.png", "c.jpg")]
+    assert len({k.path for k in kept}) == 1
+    assert [p.name for p in (tmp_path / "uploads").iterdir()] == [kept[0].path.name]
+    assert [k.name for k in kept] == ["a.png", "b.png", "c.jpg"]  # each upload still reports its own name

@@ -6,8 +6,8 @@ is not an image is refused with :class:`~mmrag.errors.UploadNotImageError`, one 
 bomb with the :class:`~mmrag.errors.ImageError` that :func:`~mmrag.files.images.load_image` raises. A refused
 upload leaves no file behind.
 
-Kept uploads are named by their content (``{stem}-{sha256 prefix}.{format}``) in one folder, so uploading
-the same image twice keeps one file and indexes it once.
+Kept uploads are named by their content (``{stem}-{sha256 prefix}.{format}``) in one folder, and the same
+bytes uploaded again, under any name, keep the first file: one file, indexed once.
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ def save_upload(name: str, data: bytes, folder: Path, *, max_mb: float, max_mega
             msg = f"{name}: {e}"
             raise type(e)(msg, name) from e
         digest = hashlib.sha256(data).hexdigest()[:12]
+        same = sorted(folder.glob(f"*-{digest}.{EXTENSIONS[fmt]}"))
+        if same:  # the same bytes were uploaded before, under this name or another: keep the one file
+            return SavedUpload(name, same[0], fmt)
         target = folder / f"{safe_stem(name)}-{digest}.{EXTENSIONS[fmt]}"
         tmp.replace(target)
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from mmrag.kb.client import Freshness
 
 COUNT_MAX_AGE_S = 2.0
+JOURNAL_NAME = "mmrag-removal.json"
+"""Beside the lock file: the ids a removal is deleting, until it has deleted them all."""
 
 
 @dataclass(frozen=True)
@@ -350,6 +353,7 @@ class Store:
             if self.freshness is not None and self.freshness.changed(throttle=False):
                 self.refresh(force=True)  # another writer went before: write on what is on disk now
             self._writing += 1
+            self._finish_journal()
             yield
         finally:
             self._writing -= 1
@@ -404,26 +408,57 @@ class Store:
         self._wrote()
 
     def remove(self, paths: Sequence[str | Path]) -> int:
-        """Remove the documents of these files, or of every file under these folders. Returns how many."""
+        """Remove the documents of these files, or of every file under these folders. Returns how many.
+
+        Across the two collections this converges: the ids to delete are journalled first (embedded stores), so
+        a remove that is killed half-way is finished by the next write to the knowledge base.
+        """
         targets = [source_of(Path(p).expanduser().resolve()) for p in paths]
-        removed = 0
         with self.write_lock():
-            for modality in MODALITIES:
-                ids = [
+            doomed = {
+                modality: [
                     id_
                     for id_, meta in self.metadatas(modality).items()
                     if any(is_under(str(meta.get("source", "")), t) for t in targets)
                 ]
-                self.delete(modality, ids)
-                removed += len(ids)
-        return removed
+                for modality in MODALITIES
+            }
+            return self._delete_journalled(doomed)
 
     def remove_ids(self, ids: Sequence[str]) -> int:
         """Remove documents by id. Returns how many existed."""
-        removed = 0
         with self.write_lock():
-            for modality in MODALITIES:
-                found = [r.id for r in self.get(modality, ids)]
-                self.delete(modality, found)
-                removed += len(found)
-        return removed
+            return self._delete_journalled({m: [r.id for r in self.get(m, ids)] for m in MODALITIES})
+
+    @property
+    def journal_path(self) -> Path | None:
+        """Where an embedded store journals a removal while it runs (None for a server)."""
+        return self.lock_path.with_name(JOURNAL_NAME) if self.lock_path is not None else None
+
+    def _delete_journalled(self, doomed: Mapping[str, list[str]]) -> int:
+        journal = self.journal_path
+        if journal is not None and any(doomed.values()):
+            partial = journal.with_name(journal.name + ".partial")
+            partial.write_text(json.dumps(dict(doomed)))
+            partial.replace(journal)
+        for modality, ids in doomed.items():
+            self.delete(modality, ids)
+        if journal is not None:
+            journal.unlink(missing_ok=True)
+        return sum(len(ids) for ids in doomed.values())
+
+    def _finish_journal(self) -> None:
+        """Finish a removal that was interrupted (called with the write lock held)."""
+        journal = self.journal_path
+        if journal is None or not journal.is_file():
+            return
+        try:
+            doomed = json.loads(journal.read_text())
+        except (OSError, ValueError):
+            journal.unlink(missing_ok=True)  # a torn journal: its removal had not started
+            return
+        for modality in MODALITIES:
+            ids = [str(i) for i in doomed.get(modality, [])]
+            if ids:
+                self.delete(modality, ids)
+        journal.unlink(missing_ok=True)
