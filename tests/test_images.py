@@ -463,8 +463,17 @@ def test_min_side_respects_exif_rotation(tmp_path: Path) -> None:
     assert load_image(path, min_side=224).size == (375, 500)
 
 
-def test_min_side_does_not_touch_other_formats_or_small_jpegs(tmp_path: Path) -> None:
+def test_min_side_reduces_large_images_of_any_format_but_never_below_it(tmp_path: Path) -> None:
+    from mmrag.files.images import original_size
+
     png = _save(Image.new("RGB", (1200, 900)), tmp_path / "big.png")
-    assert load_image(png, min_side=224).size == (1200, 900)
+    reduced = load_image(png, min_side=224)
+    assert reduced.size == (300, 225)  # reduced 4x right after decoding: both sides stay >= 224
+    assert original_size(reduced) == (1200, 900)
+    alpha = _save(Image.new("RGBA", (1000, 1000), (255, 0, 0, 128)), tmp_path / "alpha.png")
+    assert load_image(alpha, min_side=224).size == (250, 250)
+    assert load_image(png).size == (1200, 900)  # without min_side, the full image
     small = _save(Image.new("RGB", (300, 200)), tmp_path / "small.jpg")
     assert load_image(small, min_side=224).size == (300, 200)
+    small_png = _save(Image.new("RGB", (400, 300)), tmp_path / "small.png")
+    assert load_image(small_png, min_side=224).size == (400, 300)  # less than 2x to spare: untouched

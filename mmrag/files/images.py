@@ -18,16 +18,18 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
 import struct
+import threading
 import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TypeAlias
+from typing import IO, Any, TypeAlias
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -56,6 +58,10 @@ ImageSource: TypeAlias = str | os.PathLike[str] | bytes | Image.Image
 
 ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
 
+DEFAULT_DECODE_MEGAPIXELS = DEFAULT_MAX_MEGAPIXELS
+"""The pixels the encoder lets its decoding threads hold at once (about 0.4 GB: one image at the bomb limit),
+whatever the images' sizes."""
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"})
 SIZE_KEY = "mmrag_original_size"
 """Where :func:`load_image` keeps the image's real size in ``Image.info`` (see :func:`original_size`)."""
 _LIMIT_HINT = "raise max_megapixels (flag --max-megapixels, env MMRAG_MAX_MEGAPIXELS) if you trust it"
@@ -113,11 +119,40 @@ def image_format(path: str | os.PathLike[str]) -> str | None:
         return None
 
 
+class PixelBudget:
+    """Bounds the pixels being decoded at once across threads, so memory doesn't grow with how large the images
+    in a batch are: a decode waits until the pixels already in flight plus its own fit in the budget (an image
+    larger than the whole budget decodes alone).
+
+    Args:
+        megapixels: the budget. Pillow holds 4 bytes a pixel while decoding, so 100 megapixels is ~0.4 GB.
+    """
+
+    def __init__(self, megapixels: float = DEFAULT_DECODE_MEGAPIXELS) -> None:
+        self.limit = max(1, int(megapixels * 1_000_000))
+        self._used = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        need = min(max(1, pixels), self.limit)
+        with self._changed:
+            self._changed.wait_for(lambda: self._used == 0 or self._used + need <= self.limit)
+            self._used += need
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._used -= need
+                self._changed.notify_all()
+
+
 def load_image(
     source: ImageSource,
     *,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     min_side: int | None = None,
+    budget: PixelBudget | None = None,
 ) -> Image.Image:
     """Decode an image safely into a fully loaded RGB image.
 
@@ -127,8 +162,11 @@ def load_image(
     Args:
         source: A path, encoded bytes, or a Pillow image (converted with the same rules, not re-read).
         max_megapixels: Refuse images with more pixels than this (the decompression-bomb limit).
-        min_side: If given, JPEGs are decoded at 1/2, 1/4 or 1/8 scale where both sides stay at least
-            this long, which is much faster when the image will be resized down anyway.
+        min_side: If given, the image may come back smaller, with both sides at least this long (and the
+            aspect kept): JPEGs are decoded at 1/2, 1/4 or 1/8 scale, and other images much larger than needed
+            are reduced right after decoding, before any copy is made. Much faster and lighter when the image
+            will be resized down anyway; :func:`original_size` still gives its real size.
+        budget: decode under this shared pixel budget (see :class:`PixelBudget`).
 
     Returns:
         A new image in mode ``"RGB"`` that holds no open file.
@@ -150,7 +188,7 @@ def load_image(
         with _pillow_errors(name, max_megapixels):
             return _finish(source)
     if isinstance(source, bytes):
-        return _decode(io.BytesIO(source), name, max_megapixels, min_side)
+        return _decode(io.BytesIO(source), name, max_megapixels, min_side, budget)
     path = Path(source)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist or is not a regular file"
@@ -162,10 +200,12 @@ def load_image(
         msg = f"cannot read image {name}: {e.strerror or e}"
         raise ImageError(msg, name) from e
     with fp:
-        return _decode(fp, name, max_megapixels, min_side)
+        return _decode(fp, name, max_megapixels, min_side, budget)
 
 
-def _decode(fp: IO[bytes], name: str, max_megapixels: float, min_side: int | None) -> Image.Image:
+def _decode(
+    fp: IO[bytes], name: str, max_megapixels: float, min_side: int | None, budget: PixelBudget | None
+) -> Image.Image:
     with _pillow_errors(name, max_megapixels):
         head = fp.read(16)
         if not head:
@@ -180,13 +220,60 @@ def _decode(fp: IO[bytes], name: str, max_megapixels: float, min_side: int | Non
             full = im.size
             if min_side is not None and _canonical(im.format) == "JPEG":
                 im.draft("RGB", (min_side, min_side))
-            im.load()
-            decoded = im.size
-            out = _finish(im)
+            with budget.hold(full[0] * full[1]) if budget is not None else contextlib.nullcontext():
+                im.load()
+                reduced = _reduced(im, min_side)
+                if reduced is not im:
+                    im.close()  # free the full-size pixels now, while the budget still counts them
+                    if full[0] * full[1] >= _TRIM_PIXELS:
+                        _release_freed_memory()
+            decoded = reduced.size
+            out = _finish(reduced)
             # the image's real size (a reduced JPEG decode is smaller), turned as EXIF turned the pixels
             turned = out.size != decoded and out.size == decoded[::-1]
             out.info[SIZE_KEY] = full[::-1] if turned else full
             return out
+
+
+def _reduced(im: Image.Image, min_side: int | None) -> Image.Image:
+    """The decoded image shrunk by the largest whole factor that keeps both sides at least ``min_side`` (at least
+    2x smaller, else unchanged): a 99-megapixel PNG must not be copied at full size by the conversions that follow."""
+    if min_side is None:
+        return im
+    factor = min(im.size) // min_side
+    if factor < 2 or im.mode not in _REDUCIBLE_MODES:
+        return im
+    core: Any = getattr(im, "im", None)
+    if im.mode in ("LA", "RGBA") and core is not None and hasattr(core, "reduce"):
+        # Pillow's public reduce() premultiplies alpha through a full-size copy (+4 bytes a pixel); averaging
+        # straight colour is a negligible difference at CLIP's 224 px, and the copy is what a bomb-sized image
+        # can't afford.
+        return im._new(core.reduce((factor, factor), (0, 0, *im.size)))
+    return im.reduce(factor)
+
+
+_TRIM_PIXELS = 16_000_000
+"""After freeing an image this large, hand the memory back to the system (see :func:`_release_freed_memory`)."""
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (macOS, musl…): nothing to do
+        return None
+
+
+def _release_freed_memory() -> None:
+    """glibc keeps freed blocks in each decoding thread's arena, so RSS would grow by a full-size image per
+    thread; ``malloc_trim`` returns them (a no-op elsewhere)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def original_size(image: Image.Image) -> tuple[int, int]:

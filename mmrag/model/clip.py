@@ -29,7 +29,7 @@ import numpy as np
 
 from mmrag.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MODEL, Settings, default_home
 from mmrag.errors import ConfigError, ImageError, ModelError, ModelUnavailableError, UnsafeCheckpointError
-from mmrag.files.images import ImageSource, describe, load_image
+from mmrag.files.images import ImageSource, PixelBudget, describe, load_image
 from mmrag.model.onnx_text import QueryTextRuntime, TextModel
 from mmrag.model.weights import ModelSource, label_for, resolve, unavailable_message
 from mmrag.vectors import Matrix, empty
@@ -188,6 +188,7 @@ class ClipModel:
         self._loaded: _Loaded | None = None
         self._source: ModelSource | None = None
         self._lock = threading.Lock()
+        self._decode_budget = PixelBudget()  # decoding threads share it: memory stays bounded by pixels in flight
         self._query_texts = QueryTextRuntime(text_runtime, runtime_dir or default_home() / "onnx", label=self.label)
 
     @classmethod
@@ -436,7 +437,12 @@ class ClipModel:
 
         def prepare(index: int) -> torch.Tensor | ImageError:
             try:
-                image = load_image(images[index], max_megapixels=self.max_megapixels, min_side=loaded.image_size)
+                image = load_image(
+                    images[index],
+                    max_megapixels=self.max_megapixels,
+                    min_side=loaded.image_size,
+                    budget=self._decode_budget,
+                )
             except ImageError as e:
                 return e
             if on_image is not None:

@@ -1,0 +1,203 @@
+"""Benchmark: chunk_text against the LangChain splitter it replaced, on prose and on text with no separators.
+
+Texts are generated (seeded): English prose in sentences and paragraphs, Chinese prose (clauses, sentence
+ends, paragraphs), one line of random letters, and one line of Chinese characters with no punctuation.
+Every run measures chunks with the toy model's real tokenizer (open_clip's SimpleTokenizer, through
+``ClipModel.token_count``), at ``max_tokens`` 77 (ViT-B-32) and 32 (the toy), and starts with the
+tokenizer's word cache as loaded, as a fresh process would. Times are this process's CPU time
+(``time.process_time``: the work is single-threaded Python, and other jobs on a shared machine don't
+inflate it). For each corpus and budget it prints:
+
+- mmrag's ``chunk_text`` on the whole corpus: MB/s (UTF-8 bytes, median of ``--rounds``), token_count calls
+  per chunk, chunks and their mean fill of the context;
+- the ceiling: ``token_count`` called once on each of those chunks, which any chunker that checks every
+  chunk with the real tokenizer must pay, and mmrag's share of it;
+- the baseline, the old ``RecursiveCharacterTextSplitter`` code (git: mmrag/files/chunking.py before the
+  rewrite, inlined below) on a smaller sample (it is too slow for the whole corpus), mmrag on that same
+  sample, the ratio, and how many of the old splitter's chunks come out identical.
+
+    python bench/chunking_speed.py                        # ~2 MB prose, ~1 MB with no separators, 3 rounds
+    python bench/chunking_speed.py --scale 0.1 --rounds 1  # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+import open_clip
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from mmrag.files.chunking import SEPARATORS, chunk_text
+from mmrag.model.clip import ClipModel
+
+_WORDS = (
+    "the of and to in is was for on that with as by at from his her it an were are which this be or has had "
+    "not but have they one their all also first new two after when who been its more other there some time "
+    "city year people world house river garden morning evening window letter story music school family "
+    "water light night road train market winter summer country village mountain island history language "
+    "small large old young long short early late quiet bright dark warm cold green blue open simple "
+    "walked found made told looked wrote built opened carried followed remembered described returned "
+    "slowly quickly together almost always never often perhaps however because although through between "
+    "photograph camera picture painting bridge station harbour forest meadow kitchen library museum"
+)
+WORDS = _WORDS.split(" ")
+HANZI = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而"
+    "方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好"
+    "应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向"
+    "道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特"
+)
+
+
+def old_chunk_text(text: str, *, token_count: Callable[[str], int], max_tokens: int, overlap: int = 12) -> list[str]:
+    """The splitter chunk_text used before (LangChain's RecursiveCharacterTextSplitter), as it was."""
+    text = text.strip()
+    if not text:
+        return []
+    budget = max_tokens - 2
+
+    def content_tokens(piece: str) -> int:
+        return max(0, token_count(piece) - 2)
+
+    splitter = RecursiveCharacterTextSplitter(
+        separators=SEPARATORS,
+        chunk_size=budget,
+        chunk_overlap=min(overlap, budget // 4),
+        length_function=content_tokens,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+    chunks, cursor = [], 0
+    for piece in splitter.split_text(text):  # the offsets, as the old code found them
+        found = text.find(piece, cursor)
+        cursor = max(cursor, (found if found >= 0 else text.find(piece)) + 1)
+        chunks.append(piece)
+    return chunks
+
+
+def english(rng: random.Random, size: int) -> str:
+    out: list[str] = []
+    length = 0
+    while length < size:
+        sentences = []
+        for _ in range(rng.randint(2, 8)):
+            words = [rng.choice(WORDS) for _ in range(rng.randint(5, 28))]
+            if len(words) > 10 and rng.random() < 0.5:
+                words[rng.randint(3, len(words) - 3)] += ","
+            sentences.append(" ".join(words).capitalize() + rng.choice("....!?"))
+        out.append(" ".join(sentences))
+        length += len(out[-1]) + 2
+    return "\n\n".join(out)
+
+
+def chinese(rng: random.Random, size: int) -> str:
+    out: list[str] = []
+    length = 0  # in UTF-8 bytes: 3 a character
+    while length < size:
+        paragraph = []
+        for _ in range(rng.randint(2, 8)):
+            clauses = ["".join(rng.choice(HANZI) for _ in range(rng.randint(4, 14))) for _ in range(rng.randint(1, 4))]
+            paragraph.append("，".join(clauses) + rng.choice("。。。！？"))
+        out.append("".join(paragraph))
+        length += 3 * len(out[-1]) + 1
+    return "\n".join(out)
+
+
+def letters(rng: random.Random, size: int) -> str:
+    return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=size))
+
+
+def hanzi_run(rng: random.Random, size: int) -> str:
+    return "".join(rng.choices(HANZI, k=size // 3))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every corpus and sample size")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--budgets", default="77,32", help="max_tokens values")
+    args = parser.parse_args()
+
+    clip = ClipModel("toy", device="cpu", text_runtime="torch")
+    tokenizer = clip._ensure().tokenizer
+    loaded_cache = dict(tokenizer.cache)  # open_clip memoises BPE per word; a fresh process starts without
+    calls = 0
+
+    def token_count(s: str) -> int:
+        nonlocal calls
+        calls += 1
+        return clip.token_count(s)
+
+    def timed(*fns: Callable[[], list[str]]) -> list[tuple[float, list[str], int]]:
+        """(median CPU seconds, output, token_count calls) of each function; the rounds take turns, so that
+        a change in the machine's load falls on all of them alike."""
+        nonlocal calls
+        times: list[list[float]] = [[] for _ in fns]
+        outs: list[list[str]] = [[] for _ in fns]
+        counts = [0] * len(fns)
+        for _ in range(args.rounds):
+            for i, fn in enumerate(fns):
+                tokenizer.cache.clear()
+                tokenizer.cache.update(loaded_cache)
+                calls = 0
+                start = time.process_time()
+                outs[i] = fn()
+                times[i].append(time.process_time() - start)
+                counts[i] = calls
+        return [(statistics.median(t), o, n) for t, o, n in zip(times, outs, counts, strict=True)]
+
+    def report(name: str, text: str, sample: str, max_tokens: int) -> None:
+        size, sample_size = len(text.encode()), len(sample.encode())
+        chunks: list[str] = []  # filled by chunk_text's turn, then counted by the ceiling's turn in each round
+
+        def ours() -> list[str]:
+            chunks[:] = [c.text for c in chunk_text(text, token_count=token_count, max_tokens=max_tokens)]
+            return chunks
+
+        (took, _, n_calls), (ceiling, _, _) = timed(ours, lambda: [str(clip.token_count(c)) for c in chunks])
+        assert max(clip.token_count(c) for c in chunks) <= max_tokens
+        fill = statistics.mean(clip.token_count(c) for c in chunks) / max_tokens
+        (ours_small, small_chunks, _), (old_small, old_chunks, _) = timed(
+            lambda: [c.text for c in chunk_text(sample, token_count=token_count, max_tokens=max_tokens)],
+            lambda: old_chunk_text(sample, token_count=token_count, max_tokens=max_tokens),
+        )
+        old_fill = statistics.mean(clip.token_count(c) for c in old_chunks) / max_tokens
+        same = len(set(old_chunks) & set(small_chunks)) / len(set(old_chunks))
+        print(
+            f"{name}, max_tokens {max_tokens}: {size / 1e6:.2f} MB, {len(chunks)} chunks, fill {fill:.0%}, "
+            f"{n_calls / len(chunks):.2f} token_count calls a chunk\n"
+            f"  chunk_text                          {size / took / 1e6:7.3f} MB/s\n"
+            f"  token_count once a chunk (ceiling)  {size / ceiling / 1e6:7.3f} MB/s; chunk_text reaches "
+            f"{ceiling / took:.0%} of it\n"
+            f"  {sample_size / 1e3:.0f} KB sample: old LangChain splitter {sample_size / old_small / 1e6:.3f} MB/s "
+            f"(fill {old_fill:.0%}), chunk_text {sample_size / ours_small / 1e6:.3f} MB/s: "
+            f"{old_small / ours_small:.1f}x; {same:.0%} of the old chunks come out identical",
+            flush=True,
+        )
+
+    rng = random.Random(0)
+    mb = int(1_000_000 * args.scale)
+    corpora = [  # name, text, baseline sample size in bytes
+        ("English prose", english(rng, 2 * mb), 200_000),
+        ("Chinese prose", chinese(rng, 2 * mb), 200_000),
+        ("letters, no separator", letters(rng, mb), 50_000),
+        ("Chinese, no punctuation", hanzi_run(rng, mb), 50_000),
+    ]
+    print(
+        f"Python {platform.python_version()}, open_clip {open_clip.__version__}: the toy model's tokenizer "
+        f"({type(tokenizer).__name__}); CPU time, median of {args.rounds} rounds, each with a cold BPE cache; "
+        "MB = 10^6 UTF-8 bytes"
+    )
+    for name, text, sample_bytes in corpora:
+        sample = text[: int(len(text) * min(1.0, sample_bytes * args.scale / len(text.encode())))]
+        for max_tokens in [int(b) for b in args.budgets.split(",")]:
+            report(name, text, sample, max_tokens)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""chunk_text: every chunk fits the context exactly, offsets are exact, the text is covered, and it's fast."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mmrag.files.chunking import _RANKS, SEPARATORS, Chunk, chunk_text
+from mmrag.model.clip import ClipModel
+
+TokenCount = Callable[[str], int]
+
+
+def per_char(s: str) -> int:
+    """A fake tokenizer: one token per character, whitespace included, plus start and end."""
+    return len(s) + 2
+
+
+def wordish(s: str) -> int:
+    """A fake tokenizer shaped like CLIP's: whitespace is free, a word costs a token per 3 characters, a
+    CJK character or emoji 3 tokens, a run of punctuation one."""
+    n = 2
+    for m in re.finditer(r"[a-zA-Z\u00c0-\u024f\u0300-\u036f]+|[0-9]|[^\sa-zA-Z0-9]", s):
+        w = m.group()
+        n += (len(w) + 2) // 3 if (w[0].isascii() and w[0].isalpha()) or "\u00c0" <= w[0] <= "\u036f" else 3
+    return n
+
+
+def check(text: str, chunks: list[Chunk], token_count: TokenCount, max_tokens: int) -> None:
+    """The invariants every chunking must hold."""
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    for c in chunks:
+        assert c.text
+        assert c.text == c.text.strip()
+        assert text[c.start : c.start + len(c.text)] == c.text  # offsets into the text as given
+        assert token_count(c.text) <= max_tokens
+    for a, b in itertools.pairwise(chunks):  # in order, each bringing something new
+        assert a.start < b.start
+        assert a.start + len(a.text) < b.start + len(b.text)
+    covered = bytearray(len(text))
+    for c in chunks:
+        covered[c.start : c.start + len(c.text)] = b"\x01" * len(c.text)
+    missing = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
+    assert missing == [], f"characters not in any chunk at {missing[:10]}"
+    if not text.strip():
+        assert chunks == []
+
+
+@pytest.fixture(scope="module")
+def toy() -> ClipModel:
+    return ClipModel("toy", device="cpu", text_runtime="torch")
+
+
+PROSE = (
+    "The cat sat on the mat. It was a sunny day, and the birds were singing! Was the dog asleep? "
+    "Nobody knew; the garden was quiet.\n"
+    "A second line follows here, with a comma, and another clause.\n\n"
+)
+CHINESE = "一只猫在沙发上睡觉。窗外下着雨，屋里很安静！它醒了吗？没有；它还在做梦。\n\n"
+TEXTS = {
+    "prose": PROSE * 12,
+    "chinese": CHINESE * 12,
+    "chinese without punctuation": "一只猫在沙发上睡觉窗外下着雨屋里很安静" * 20,
+    "emoji": "I love 🐈 and 👩‍👩‍👧 families 🏳️‍🌈! " * 20 + "🎉" * 100,
+    "long url": "see https://example.com/" + "a-very-long-path-segment/" * 40 + "?q=1 for details",
+    "one long word": "x" * 3000,
+    "letters": "thequickbrownfoxjumpsoverthelazydog" * 60,
+    "whitespace around": "\n\n   \t" + PROSE * 3 + "  \n\n  ",
+    "windows newlines": (PROSE * 3).replace("\n", "\r\n"),
+    "combining marks": "e\u0301" * 400 + " cafe\u0301 " * 30,
+    "digits": "3.14159265358979 " * 40,
+    "mixed": (PROSE + CHINESE + "🐈" * 30 + " " * 200 + "word ") * 4,
+}
+
+
+@pytest.mark.parametrize("max_tokens", [32, 77])
+@pytest.mark.parametrize("name", sorted(TEXTS))
+def test_real_tokenizer_invariants(toy: ClipModel, name: str, max_tokens: int) -> None:
+    text = TEXTS[name]
+    chunks = chunk_text(text, token_count=toy.token_count, max_tokens=max_tokens)
+    check(text, chunks, toy.token_count, max_tokens)
+    assert len(chunks) >= 2
+    fill = sum(toy.token_count(c.text) for c in chunks[:-1]) / max(1, len(chunks) - 1) / max_tokens
+    assert fill > 0.5  # chunks aren't needlessly small
+
+
+def test_toy_context_is_32(toy: ClipModel) -> None:
+    assert toy.context_length == 32
+
+
+def test_empty_and_blank() -> None:
+    for text in ["", "   ", "\n\n\t  \n"]:
+        assert chunk_text(text, token_count=per_char, max_tokens=10) == []
+
+
+def test_offsets_refer_to_the_text_as_given() -> None:
+    text = "\n\n  hello world.\n\nsecond paragraph here."
+    chunks = chunk_text(text, token_count=per_char, max_tokens=30, overlap=0)
+    assert [(c.text, c.start) for c in chunks] == [("hello world.", 4), ("second paragraph here.", 18)]
+
+
+def test_short_text_is_one_chunk() -> None:
+    assert chunk_text("  a cat on a sofa \n", token_count=per_char, max_tokens=77) == [Chunk("a cat on a sofa", 0, 2)]
+
+
+def test_separators_are_preferred_in_order() -> None:
+    # Two paragraphs that don't fit together: cut between them, not at the sentence end before.
+    text = "Aaa bbb. Ccc ddd\n\nEee fff. Ggg hhh."
+    chunks = chunk_text(text, token_count=per_char, max_tokens=22, overlap=0)
+    assert [c.text for c in chunks] == ["Aaa bbb. Ccc ddd", "Eee fff. Ggg hhh."]
+    # No paragraph or line break within reach: the last sentence end, Chinese or English, that fits.
+    text = "One two. Three four! Five six. Seven eight nine ten eleven."
+    chunks = chunk_text(text, token_count=per_char, max_tokens=36, overlap=0)
+    assert chunks[0].text == "One two. Three four! Five six."
+    text = "一二三。四五六！七八九，十一二三四五六七八九十"
+    chunks = chunk_text(text, token_count=per_char, max_tokens=12, overlap=0)
+    assert chunks[0].text == "一二三。四五六！"
+    # Within a sentence, the last clause mark; within a clause, the last space.
+    chunks = chunk_text("alpha beta, gamma delta epsilon zeta", token_count=per_char, max_tokens=26, overlap=0)
+    assert chunks[0].text == "alpha beta,"
+    chunks = chunk_text("alpha beta gamma delta epsilon", token_count=per_char, max_tokens=20, overlap=0)
+    assert chunks[0].text == "alpha beta gamma"
+
+
+def test_separators_keep_their_grouping() -> None:
+    assert [sep for rank in _RANKS for sep in rank] == SEPARATORS[:-1]
+    assert SEPARATORS[-1] == ""
+
+
+def test_a_long_word_is_split_inside() -> None:
+    text = "short " + "y" * 500 + " end"
+    chunks = chunk_text(text, token_count=per_char, max_tokens=40, overlap=0)
+    check(text, chunks, per_char, 40)
+    assert "".join(c.text for c in chunks).replace(" ", "") == text.replace(" ", "")
+    assert chunks[0].text == "short"
+    assert all(34 <= len(c.text) <= 38 for c in chunks[1:-1])  # pieces of the word about fill the budget
+
+
+def test_neighbouring_chunks_share_boundary_words(toy: ClipModel) -> None:
+    text = " ".join(f"word{i}" for i in range(300))
+    chunks = chunk_text(text, token_count=toy.token_count, max_tokens=32, overlap=6)
+    assert len(chunks) > 5
+    for a, b in itertools.pairwise(chunks):
+        shared = text[b.start : a.start + len(a.text)]
+        assert shared.strip(), "no overlap"
+        assert b.text.startswith(shared)
+        assert text[b.start - 1] == " "  # the overlap starts at a word
+        assert toy.token_count(shared) - 2 <= 6 + 3  # about the overlap asked for
+
+
+def test_overlap_is_capped_at_a_quarter_and_can_be_off() -> None:
+    text = " ".join(["abc"] * 200)
+    for overlap, most in [(0, 0), (4, 4), (100, 40 // 4)]:
+        chunks = chunk_text(text, token_count=per_char, max_tokens=42, overlap=overlap)
+        for a, b in itertools.pairwise(chunks):
+            shared = max(0, a.start + len(a.text) - b.start)
+            assert shared <= most + 1
+            if overlap:
+                assert shared >= 3  # at least the boundary word
+
+
+def test_sentence_cuts_overlap_by_whole_sentences_only() -> None:
+    short = "Hi there. " * 40  # sentences of 9 characters: a whole one fits in the overlap
+    chunks = chunk_text(short, token_count=per_char, max_tokens=50, overlap=12)
+    assert all(c.text.startswith("Hi there.") and c.text.endswith("there.") for c in chunks)
+    assert all(a.start + len(a.text) > b.start for a, b in itertools.pairwise(chunks))
+    long = "This sentence is long enough. " * 20  # too long to repeat: no overlap, as before
+    chunks = chunk_text(long, token_count=per_char, max_tokens=70, overlap=12)
+    assert all(a.start + len(a.text) < b.start for a, b in itertools.pairwise(chunks))
+
+
+def test_deterministic(toy: ClipModel) -> None:
+    text = TEXTS["mixed"]
+    runs = [chunk_text(text, token_count=toy.token_count, max_tokens=32) for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_max_tokens_too_small() -> None:
+    with pytest.raises(ValueError, match="no room"):
+        chunk_text("hello", token_count=per_char, max_tokens=2)
+    with pytest.raises(ValueError, match="alone takes more"):
+        chunk_text("ab\U0001f600cd", token_count=lambda s: 2 + len(s) + 50 * ("\U0001f600" in s), max_tokens=20)
+
+
+def test_no_call_sees_a_huge_string_and_calls_are_few() -> None:
+    seen: list[int] = []
+
+    def counting(s: str) -> int:
+        seen.append(len(s))
+        return wordish(s)
+
+    for text in ["x" * 200_000, "猫" * 100_000, ("word " * 30 + "\n\n") * 2000, "a " + " " * 500_000 + "b"]:
+        seen.clear()
+        chunks = chunk_text(text, token_count=counting, max_tokens=77)
+        check(text, chunks, wordish, 77)
+        assert max(seen) <= 77 * 24
+        assert len(seen) <= 2 * len(chunks) + 5
+        assert sum(seen) <= 2.5 * len(text.strip()) + 10_000
+
+
+def test_whitespace_runs_are_not_chunks() -> None:
+    text = "alpha" + " " * 10_000 + "beta" + "\n" * 10_000 + "gamma"
+    chunks = chunk_text(text, token_count=wordish, max_tokens=20)
+    assert [c.text for c in chunks] == ["alpha", "beta", "gamma"]
+    check(text, chunks, wordish, 20)
+
+
+def test_imports_no_langchain() -> None:
+    code = "import sys, mmrag.files.chunking; print(any(m.startswith('langchain') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+ALPHABET = [*"abcxyz ABC 0123", " ", " ", "\n", "\n\n", "\t", ". ", ", ", "! ", "? ", "; ", *"猫狗雨。，！？；"]
+ALPHABET += ["🐈", "👩\u200d👧", "🏳️\u200d🌈", "e\u0301", "&amp;", "\u00a0", "\u3000"]
+pieces = st.one_of(
+    st.sampled_from(ALPHABET),
+    st.text(alphabet="abcdefghij", min_size=20, max_size=200),  # long words
+    st.text(alphabet="猫狗雨天", min_size=10, max_size=60),  # Chinese with no punctuation
+)
+texts = st.lists(pieces, max_size=120).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=texts, max_tokens=st.integers(6, 80), overlap=st.integers(0, 20), fake=st.sampled_from([0, 1]))
+def test_invariants_hold_for_any_text(text: str, max_tokens: int, overlap: int, fake: int) -> None:
+    token_count = (per_char, wordish)[fake]
+    if fake == 1:
+        max_tokens = max(max_tokens, 8)  # an emoji with its joiners costs up to 5 + 2
+    chunks = chunk_text(text, token_count=token_count, max_tokens=max_tokens, overlap=overlap)
+    check(text, chunks, token_count, max_tokens)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=texts, max_tokens=st.sampled_from([16, 32, 77]))
+def test_invariants_hold_with_the_real_tokenizer(toy: ClipModel, text: str, max_tokens: int) -> None:
+    chunks = chunk_text(text, token_count=toy.token_count, max_tokens=max_tokens)
+    check(text, chunks, toy.token_count, max_tokens)
