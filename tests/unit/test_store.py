@@ -19,7 +19,8 @@ from mmrag.errors import KnowledgeBaseLockedError, ModelMismatchError
 from mmrag.factory import open_knowledge_base
 from mmrag.kb.records import IMAGE, TEXT
 from mmrag.langchain.knowledge_base import KnowledgeBase
-from tests.kbutil import make_folder, make_image, open_kb, snapshot
+from tests.support.files import make_folder, make_image
+from tests.support.kbs import open_kb, snapshot
 
 
 @pytest.fixture

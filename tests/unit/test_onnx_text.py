@@ -15,19 +15,15 @@ import pytest
 import mmrag.model.onnx_text
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, TextRuntimeError
+from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.model.clip import ClipModel
 
 TEXTS = ["a red circle", "一个红色的圆形", "日落海边", "", "x", "a big blue square on the left " * 20]
 
 
 @pytest.fixture(scope="module")
-def onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("onnx")
-
-
-@pytest.fixture(scope="module")
-def toy_onnx(onnx_dir: Path) -> ClipModel:
-    """The toy model with its text tower exported once for this module."""
+def toy_onnx(toy_onnx_export: Path, onnx_dir: Path) -> ClipModel:
+    """The toy model on ONNX Runtime, with the text tower the session exported once (``toy_onnx_export``)."""
     clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
     clip.prepare_text_runtime()
     return clip
@@ -176,13 +172,8 @@ def test_text_runtime_setting(tmp_path: Path) -> None:
         ClipModel("toy", text_runtime="fast")
 
 
-def test_search_results_are_the_same_on_either_runtime(
-    toy_onnx: ClipModel, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    from mmrag.langchain.knowledge_base import KnowledgeBase
-    from tests.test_retrieval import demo_kb
-
-    on_torch = demo_kb(str(tmp_path_factory.mktemp("demo-kb")))
+def test_search_results_are_the_same_on_either_runtime(toy_onnx: ClipModel, demo_kb: KnowledgeBase) -> None:
+    on_torch = demo_kb
     on_onnx = KnowledgeBase(on_torch.store.client, toy_onnx, name=on_torch.name, location=on_torch.location)
     torch_search, onnx_search = on_torch.as_retriever(k=8), on_onnx.as_retriever(k=8)
     for query in ["a red circle", "一个蓝色的正方形", "green triangle notes", "紫色"]:

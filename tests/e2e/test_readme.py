@@ -1,54 +1,35 @@
 """The README's offline commands and every Python example run as written, in a fresh folder.
 
 Every ```python block in README.md and docs/*.md runs; illustrative fragments that need a real LLM are
-fenced as ```py and are not run.
+fenced as ```py and are not run. The commands run as real processes (``python -m mmrag``); the Python
+examples run one after the other in one fresh interpreter, each in its own globals, as ``python -c`` would.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).parent.parent / "README.md"
-GUIDES = sorted((Path(__file__).parent.parent / "docs").glob("*.md"))
-
-
-def _blocks(lang: str, path: Path = README) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
-
-
-def _env(folder: Path) -> dict[str, str]:
-    """The user's environment without MMRAG_* settings, with mmrag's home in ``folder``. Query texts stay on
-    torch: an example that ran long enough would start an ONNX export that outlives it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMRAG_")}
-    return env | {"MMRAG_HOME": str(folder / "home"), "MMRAG_TEXT_RUNTIME": "torch"}
+from tests.support.cli import run_entry_point
+from tests.support.examples import blocks, run_python_examples
+from tests.support.repo import GUIDES, README
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run the README's offline commands (mmrag demo, then a search) in a fresh folder."""
     folder = tmp_path_factory.mktemp("readme")
-    offline = next(b for b in _blocks("bash") if b.startswith("mmrag demo"))
+    offline = next(b for b in blocks("bash", README) if b.startswith("mmrag demo"))
     outputs = []
     for line in offline.strip().splitlines():
         args = shlex.split(line)
         assert args[0] == "mmrag"
-        proc = subprocess.run(
-            [sys.executable, "-m", "mmrag", *args[1:]],
-            cwd=folder,
-            env=_env(folder),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr
-        outputs.append(proc.stdout)
+        # Query texts stay on torch: an example that ran long enough would start an ONNX export that outlives it.
+        result = run_entry_point(*args[1:], home=folder / "home", cwd=folder, check=False)
+        assert result.exit_code == 0, result.stderr
+        outputs.append(result.stdout)
     assert "added 73" in outputs[0]
     assert "red_circle" in outputs[1]
     return folder
@@ -57,13 +38,11 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def outputs(workdir: Path) -> dict[str, str]:
     """Each Python example, run once in the README's order: example → its stdout."""
+    examples = blocks("python", README) + [b for guide in GUIDES for b in blocks("python", guide)]
     results = {}
-    for example in _blocks("python") + [b for guide in GUIDES for b in _blocks("python", guide)]:
-        proc = subprocess.run(
-            [sys.executable, "-c", example], cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=300
-        )
-        assert proc.returncode == 0, f"{example}\n{proc.stderr}"
-        results[example] = proc.stdout
+    for run in run_python_examples(examples, cwd=workdir, home=workdir / "home"):
+        assert run.ok, f"{run.example}\n{run.stderr}"
+        results[run.example] = run.stdout
     return results
 
 
