@@ -1,6 +1,8 @@
-"""The real entry point, ``python -m mmrag`` in a subprocess: exit codes, errors on stderr, a round trip.
+"""The real entry point, ``python -m mmrag`` in a subprocess: imports, exit codes, errors on stderr.
 
 Everything else about the CLI is tested in-process (tests/support/cli.py), which is several times faster.
+Other real processes: test_readme.py runs the README's ``mmrag demo`` (an index) then ``mmrag search`` as
+commands (the round trip, exit 0), test_browser.py serves ``mmrag ui``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from pathlib import Path
 
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from tests.support.cli import MmragCli
-from tests.support.kbs import kb_folder
 
 
 def test_import_and_help_do_not_import_torch() -> None:
@@ -27,15 +28,6 @@ def test_import_and_help_do_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "Usage" in out
     assert out.strip().endswith("NO-TORCH False")
-
-
-def test_index_then_search_exit_0(mmrag_cli: MmragCli, tools_kb: KnowledgeBase) -> None:
-    indexed = mmrag_cli.entry_point("index", str(kb_folder(tools_kb)), "--model", "toy")
-    assert indexed.exit_code == 0
-    assert indexed.stdout.startswith("added 13, updated 0, renamed 0, removed 0, unchanged 0, skipped 0")
-    found = mmrag_cli.entry_point("search", "a red circle", "-k", "3", "--json")  # the model from the KB
-    assert found.exit_code == 0
-    assert {Path(h["source"]).stem for h in found.json()} == {"red_circle_01", "red_circle_02", "red_circle"}
 
 
 def test_errors_exit_1_with_a_message_and_usage_errors_exit_2(mmrag_cli: MmragCli, tmp_path: Path) -> None:

@@ -8,39 +8,55 @@ examples run one after the other in one fresh interpreter, each in its own globa
 from __future__ import annotations
 
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import run_entry_point
-from tests.support.examples import blocks, run_python_examples
+from tests.support.examples import ExampleRun, blocks, run_python_examples
 from tests.support.repo import GUIDES, README
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run the README's offline commands (mmrag demo, then a search) in a fresh folder."""
+def readme_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], list[ExampleRun]]:
+    """In a fresh folder: the README's offline commands (``mmrag demo``, then a search) as real processes,
+    and every Python example once in the README's order. The examples and the search both only read the
+    demo's knowledge base: they run side by side, after the demo."""
     folder = tmp_path_factory.mktemp("readme")
+    home = folder / "home"
     offline = next(b for b in blocks("bash", README) if b.startswith("mmrag demo"))
-    outputs = []
-    for line in offline.strip().splitlines():
-        args = shlex.split(line)
-        assert args[0] == "mmrag"
-        # Query texts stay on torch: an example that ran long enough would start an ONNX export that outlives it.
-        result = run_entry_point(*args[1:], home=folder / "home", cwd=folder, check=False)
+    commands = [shlex.split(line) for line in offline.strip().splitlines()]
+    assert [args[0] for args in commands] == ["mmrag", "mmrag"]
+    examples = blocks("python", README) + [b for guide in GUIDES for b in blocks("python", guide)]
+    # Query texts stay on torch (the runners' environment): an example that ran long enough would start an
+    # ONNX export that outlives it.
+    demo = run_entry_point(*commands[0][1:], home=home, cwd=folder, check=False)
+    assert demo.exit_code == 0, demo.stderr
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        search = pool.submit(run_entry_point, *commands[1][1:], home=home, cwd=folder, check=False)
+        runs = pool.submit(run_python_examples, examples, cwd=folder, home=home)
+        outputs = [demo.stdout]
+        result = search.result()
         assert result.exit_code == 0, result.stderr
         outputs.append(result.stdout)
+        return folder, outputs, runs.result()
+
+
+@pytest.fixture(scope="module")
+def workdir(readme_run: tuple[Path, list[str], list[ExampleRun]]) -> Path:
+    """The folder where the README's offline commands (mmrag demo, then a search) ran."""
+    folder, outputs, _ = readme_run
     assert "added 73" in outputs[0]
     assert "red_circle" in outputs[1]
     return folder
 
 
 @pytest.fixture(scope="module")
-def outputs(workdir: Path) -> dict[str, str]:
+def outputs(workdir: Path, readme_run: tuple[Path, list[str], list[ExampleRun]]) -> dict[str, str]:
     """Each Python example, run once in the README's order: example → its stdout."""
-    examples = blocks("python", README) + [b for guide in GUIDES for b in blocks("python", guide)]
     results = {}
-    for run in run_python_examples(examples, cwd=workdir, home=workdir / "home"):
+    for run in readme_run[2]:
         assert run.ok, f"{run.example}\n{run.stderr}"
         results[run.example] = run.stdout
     return results

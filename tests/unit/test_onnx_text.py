@@ -189,21 +189,31 @@ def test_a_process_that_exits_while_preparing_exits_cleanly(tmp_path: Path) -> N
         "import sys, time\n"
         "from pathlib import Path\n"
         "from mmrag.model.clip import ClipModel\n"
-        f"clip = ClipModel('toy', device='cpu', text_runtime='auto', runtime_dir=Path({str(tmp_path)!r}))\n"
+        "clip = ClipModel('toy', device='cpu', text_runtime='auto', runtime_dir=Path(sys.argv[2]))\n"
         "clip.encode_query_texts(['a red circle'])\n"
         "print(clip.text_runtime_status)\n"
         "while sys.argv[1] == 'wait' and 'child process' not in clip.text_runtime_status:\n"
         "    time.sleep(0.05)\n"
     )
-    for _ in range(3):  # exit at once, while hashing the weights or writing the export's job
-        done = subprocess.run([sys.executable, "-c", script, "now"], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr  # C++ work in a thread at exit used to abort the process
-        assert done.stdout.startswith("torch (preparing")
-    done = subprocess.run([sys.executable, "-c", script, "wait"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr  # exit while the child exports
+
+    def start(mode: str, folder: Path) -> subprocess.Popen[str]:
+        command = [sys.executable, "-c", script, mode, str(folder)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    # Three exit at once, while hashing the weights or writing the export's job; one exits while its child
+    # exports. The four run side by side (each with its own cache folder): their startup is most of the time.
+    exported = tmp_path / "wait"
+    now = [start("now", tmp_path / f"now-{i}") for i in range(3)]
+    waiting = start("wait", exported)
+    for proc in now:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err  # C++ work in a thread at exit used to abort the process
+        assert out.startswith("torch (preparing")
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err  # exit while the child exports
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("text-*.onnx")) and time.monotonic() < deadline:
+    while not list(exported.glob("text-*.onnx")) and time.monotonic() < deadline:
         time.sleep(0.5)  # the detached child finishes the export after its parent has gone
-    (export,) = tmp_path.glob("text-*.onnx")
-    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=tmp_path)
+    (export,) = exported.glob("text-*.onnx")
+    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=exported)
     assert clip.prepare_text_runtime() == f"onnxruntime ({export.name})"
