@@ -1,8 +1,10 @@
 """Fixtures every test can use. The helpers behind them live in ``tests/support/`` (see tests/README.md).
 
 - an isolated mmrag home for every test (autouse), and the ``slow`` marker's skip;
-- models: a tiny random open_clip model (``tiny_model_id``, ``tiny_clip``), the shipped toy (``toy_clip``),
-  and the toy's text tower exported to ONNX once per session (``toy_onnx_export``);
+- background jobs, started as the session starts when a selected test needs them: the toy's text tower
+  exported to ONNX (``toy_onnx_export``, in ``onnx_dir``), the README followed as written (``readme_run``),
+  processes that exit while preparing ONNX (``exits_while_preparing``);
+- models: a tiny random open_clip model (``tiny_model_id``, ``tiny_clip``), the shipped toy (``toy_clip``);
 - knowledge bases built once per session (don't write to them; copy with ``support.kbs.copy_kb``):
   ``demo_kb`` (the toy demo: 48 images, 25 notes), ``ui_demo_db`` (one image per class), ``tools_kb`` (four
   classes and a prompt-injection note);
@@ -15,11 +17,19 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.audit import recording_opens
+from tests.support.background import Background
 from tests.support.cli import MmragCli
+from tests.support.examples import README_RUN
+from tests.support.onnx import EXITS_WHILE_PREPARING, TOY_EXPORT, ExitRuns
+
+if TYPE_CHECKING:
+    from mmrag.langchain.knowledge_base import KnowledgeBase
+    from mmrag.model.clip import ClipModel
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -45,6 +55,27 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+# --- background jobs: slow real processes that overlap the in-process tests (tests/support/background.py) ---
+
+JOBS = (TOY_EXPORT, README_RUN, EXITS_WHILE_PREPARING)  # the order they run in
+
+
+@pytest.fixture(scope="session")
+def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
+    jobs = Background(tmp_path_factory, os.environ)  # the environment before any test changes it
+    yield jobs
+    jobs.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_background_jobs(request: pytest.FixtureRequest, background: Background) -> None:
+    """Start the jobs whose fixtures the selected tests use."""
+    wanted = set().union(*(getattr(item, "fixturenames", ()) for item in request.session.items))
+    for job in JOBS:
+        if job.name in wanted:
+            background.start(job)
+
+
 # --- models ------------------------------------------------------------------------------------------------
 
 
@@ -62,33 +93,31 @@ def tiny_model_id(tiny_model_dir: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_clip(tiny_model_id: str):  # type: ignore[no-untyped-def]
+def tiny_clip(tiny_model_id: str) -> ClipModel:
     from mmrag.model.clip import ClipModel
 
     return ClipModel(tiny_model_id, device="cpu", batch_size=4, text_runtime="torch")
 
 
 @pytest.fixture(scope="session")
-def toy_clip():  # type: ignore[no-untyped-def]
+def toy_clip() -> ClipModel:
     from mmrag.model.clip import ClipModel
 
     return ClipModel("toy", device="cpu", text_runtime="torch")
 
 
 @pytest.fixture(scope="session")
-def onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's ONNX cache folder (a ``runtime_dir``): exports made there are reused by later tests."""
-    return tmp_path_factory.mktemp("onnx")
+def toy_onnx_export(background: Background) -> Path:
+    """The toy model's text tower exported to ONNX by the library, once per session (a background job)."""
+    export: Path = background.result(TOY_EXPORT)
+    return export
 
 
 @pytest.fixture(scope="session")
-def toy_onnx_export(onnx_dir: Path) -> Path:
-    """The toy model's text tower exported to ONNX, once per session (a real export: seconds)."""
-    from mmrag.model.clip import ClipModel
-
-    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
-    status = clip.prepare_text_runtime()
-    return onnx_dir / status.removeprefix("onnxruntime (").removesuffix(")")
+def onnx_dir(toy_onnx_export: Path) -> Path:
+    """The session's ONNX cache folder (a ``runtime_dir``), holding the toy export: exports made there are
+    reused by later tests."""
+    return toy_onnx_export.parent
 
 
 @pytest.fixture
@@ -103,11 +132,18 @@ def seed_onnx_cache(toy_onnx_export: Path) -> Callable[[Path], Path]:
     return seed
 
 
+@pytest.fixture(scope="session")
+def exits_while_preparing(background: Background) -> ExitRuns:
+    """Processes that exit while they prepare the toy's ONNX runtime, and what they left (a background job)."""
+    runs: ExitRuns = background.result(EXITS_WHILE_PREPARING)
+    return runs
+
+
 # --- knowledge bases built once per session ----------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def demo_kb(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def demo_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
     """The toy demo KB (48 images, 25 notes), as ``mmrag demo`` builds it. Read-only."""
     from tests.support.kbs import build_demo_kb
 
@@ -123,7 +159,7 @@ def ui_demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tools_kb(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def tools_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
     """The agents' KB: 4 toy classes, 2 images each, a note per class and one prompt-injection note. Read-only;
     its files are in ``support.kbs.kb_folder(tools_kb)``."""
     from tests.support.kbs import build_tools_kb

@@ -2,61 +2,46 @@
 
 Every ```python block in README.md and docs/*.md runs; illustrative fragments that need a real LLM are
 fenced as ```py and are not run. The commands run as real processes (``python -m mmrag``); the Python
-examples run one after the other in one fresh interpreter, each in its own globals, as ``python -c`` would.
+examples run one after the other in one fresh interpreter, each in its own globals, as ``python -c`` would
+(tests/support/examples.py).
 """
 
 from __future__ import annotations
 
-import shlex
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run_entry_point
-from tests.support.examples import ExampleRun, blocks, run_python_examples
-from tests.support.repo import GUIDES, README
+from tests.support.background import Background
+from tests.support.examples import README_RUN, ReadmeRun, python_examples, readme_commands
+from tests.support.repo import README
 
 
 @pytest.fixture(scope="module")
-def readme_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], list[ExampleRun]]:
-    """In a fresh folder: the README's offline commands (``mmrag demo``, then a search) as real processes,
-    and every Python example once in the README's order. The examples and the search both only read the
-    demo's knowledge base: they run side by side, after the demo."""
-    folder = tmp_path_factory.mktemp("readme")
-    home = folder / "home"
-    offline = next(b for b in blocks("bash", README) if b.startswith("mmrag demo"))
-    commands = [shlex.split(line) for line in offline.strip().splitlines()]
-    assert [args[0] for args in commands] == ["mmrag", "mmrag"]
-    examples = blocks("python", README) + [b for guide in GUIDES for b in blocks("python", guide)]
-    # Query texts stay on torch (the runners' environment): an example that ran long enough would start an
-    # ONNX export that outlives it.
-    demo = run_entry_point(*commands[0][1:], home=home, cwd=folder, check=False)
-    assert demo.exit_code == 0, demo.stderr
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        search = pool.submit(run_entry_point, *commands[1][1:], home=home, cwd=folder, check=False)
-        runs = pool.submit(run_python_examples, examples, cwd=folder, home=home)
-        outputs = [demo.stdout]
-        result = search.result()
-        assert result.exit_code == 0, result.stderr
-        outputs.append(result.stdout)
-        return folder, outputs, runs.result()
+def readme_run(background: Background) -> ReadmeRun:
+    """In a fresh folder: the README's offline commands (``mmrag demo``, then a search) as real processes, and
+    every Python example once in the README's order (started as the session starts: a background job)."""
+    return background.result(README_RUN)
 
 
 @pytest.fixture(scope="module")
-def workdir(readme_run: tuple[Path, list[str], list[ExampleRun]]) -> Path:
+def workdir(readme_run: ReadmeRun) -> Path:
     """The folder where the README's offline commands (mmrag demo, then a search) ran."""
-    folder, outputs, _ = readme_run
+    for result in readme_run.commands:
+        assert result.exit_code == 0, result.stderr
+    outputs = [result.stdout for result in readme_run.commands]
+    assert len(outputs) == len(readme_commands())
     assert "added 73" in outputs[0]
     assert "red_circle" in outputs[1]
-    return folder
+    return readme_run.folder
 
 
 @pytest.fixture(scope="module")
-def outputs(workdir: Path, readme_run: tuple[Path, list[str], list[ExampleRun]]) -> dict[str, str]:
+def outputs(workdir: Path, readme_run: ReadmeRun) -> dict[str, str]:
     """Each Python example, run once in the README's order: example → its stdout."""
+    assert len(readme_run.examples) == len(python_examples())
     results = {}
-    for run in readme_run[2]:
+    for run in readme_run.examples:
         assert run.ok, f"{run.example}\n{run.stderr}"
         results[run.example] = run.stdout
     return results

@@ -44,11 +44,13 @@ def _is_user_setting(key: str) -> bool:
     return key.startswith("MMRAG_") and not key.startswith("MMRAG_TEST_")
 
 
-def isolated_environ(home: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A process environment: this one without the user's ``MMRAG_*`` settings, with mmrag's home in ``home``
-    and query texts on torch, then ``env``."""
-    base = {k: v for k, v in os.environ.items() if not _is_user_setting(k)}
-    return base | {"MMRAG_HOME": str(home), "MMRAG_TEXT_RUNTIME": TEXT_RUNTIME} | dict(env or {})
+def isolated_environ(
+    home: Path, env: Mapping[str, str] | None = None, *, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A process environment: ``base`` (default: this process's) without the user's ``MMRAG_*`` settings,
+    with mmrag's home in ``home`` and query texts on torch, then ``env``."""
+    kept = {k: v for k, v in (os.environ if base is None else base).items() if not _is_user_setting(k)}
+    return kept | {"MMRAG_HOME": str(home), "MMRAG_TEXT_RUNTIME": TEXT_RUNTIME} | dict(env or {})
 
 
 def _checked(result: CliResult, check: bool) -> CliResult:
@@ -119,14 +121,16 @@ def run_entry_point(
     check: bool = True,
     cwd: Path | None = None,
     timeout: float = 300,
+    base: Mapping[str, str] | None = None,
 ) -> CliResult:
-    """Run ``python -m mmrag ARGS`` as a real process in the isolated environment."""
+    """Run ``python -m mmrag ARGS`` as a real process in the isolated environment (made from ``base``, by
+    default this process's environment)."""
     proc = subprocess.run(
         [sys.executable, "-m", "mmrag", *args],
         input=input,
         capture_output=True,
         text=True,
-        env=isolated_environ(home, env),
+        env=isolated_environ(home, env, base=base),
         cwd=cwd,
         timeout=timeout,
     )

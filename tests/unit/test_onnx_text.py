@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from mmrag.config import Settings
 from mmrag.errors import ConfigError, TextRuntimeError
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.model.clip import ClipModel
+from tests.support.onnx import ExitRuns
 
 TEXTS = ["a red circle", "一个红色的圆形", "日落海边", "", "x", "a big blue square on the left " * 20]
 
@@ -184,36 +183,14 @@ def test_search_results_are_the_same_on_either_runtime(toy_onnx: ClipModel, demo
         assert got[0].document == expected[0].document
 
 
-def test_a_process_that_exits_while_preparing_exits_cleanly(tmp_path: Path) -> None:
-    script = (
-        "import sys, time\n"
-        "from pathlib import Path\n"
-        "from mmrag.model.clip import ClipModel\n"
-        "clip = ClipModel('toy', device='cpu', text_runtime='auto', runtime_dir=Path(sys.argv[2]))\n"
-        "clip.encode_query_texts(['a red circle'])\n"
-        "print(clip.text_runtime_status)\n"
-        "while sys.argv[1] == 'wait' and 'child process' not in clip.text_runtime_status:\n"
-        "    time.sleep(0.05)\n"
-    )
-
-    def start(mode: str, folder: Path) -> subprocess.Popen[str]:
-        command = [sys.executable, "-c", script, mode, str(folder)]
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    # Three exit at once, while hashing the weights or writing the export's job; one exits while its child
-    # exports. The four run side by side (each with its own cache folder): their startup is most of the time.
-    exported = tmp_path / "wait"
-    now = [start("now", tmp_path / f"now-{i}") for i in range(3)]
-    waiting = start("wait", exported)
-    for proc in now:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err  # C++ work in a thread at exit used to abort the process
-        assert out.startswith("torch (preparing")
-    out, err = waiting.communicate(timeout=120)
-    assert waiting.returncode == 0, err  # exit while the child exports
-    deadline = time.monotonic() + 120
-    while not list(exported.glob("text-*.onnx")) and time.monotonic() < deadline:
-        time.sleep(0.5)  # the detached child finishes the export after its parent has gone
-    (export,) = exported.glob("text-*.onnx")
-    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=exported)
+def test_a_process_that_exits_while_preparing_exits_cleanly(exits_while_preparing: ExitRuns) -> None:
+    """Real processes (tests/support/onnx.py, started as the session starts): three exit at once, while hashing
+    the weights or writing the export's job; one exits while its detached child exports."""
+    for done in exits_while_preparing.now:
+        assert done.returncode == 0, done.stderr  # C++ work in a thread at exit used to abort the process
+        assert done.stdout.startswith("torch (preparing")
+    done = exits_while_preparing.waited
+    assert done.returncode == 0, done.stderr  # exit while the child exports
+    (export,) = exits_while_preparing.exports  # the detached child finished the export after its parent went
+    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=exits_while_preparing.folder)
     assert clip.prepare_text_runtime() == f"onnxruntime ({export.name})"
