@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +13,16 @@ import pytest
 import mmrag.model.onnx_text
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, TextRuntimeError
+from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.model.clip import ClipModel
+from tests.support.onnx import ExitRuns
 
 TEXTS = ["a red circle", "一个红色的圆形", "日落海边", "", "x", "a big blue square on the left " * 20]
 
 
 @pytest.fixture(scope="module")
-def onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("onnx")
-
-
-@pytest.fixture(scope="module")
-def toy_onnx(onnx_dir: Path) -> ClipModel:
-    """The toy model with its text tower exported once for this module."""
+def toy_onnx(toy_onnx_export: Path, onnx_dir: Path) -> ClipModel:
+    """The toy model on ONNX Runtime, with the text tower the session exported once (``toy_onnx_export``)."""
     clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
     clip.prepare_text_runtime()
     return clip
@@ -176,13 +171,8 @@ def test_text_runtime_setting(tmp_path: Path) -> None:
         ClipModel("toy", text_runtime="fast")
 
 
-def test_search_results_are_the_same_on_either_runtime(
-    toy_onnx: ClipModel, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    from mmrag.langchain.knowledge_base import KnowledgeBase
-    from tests.test_retrieval import demo_kb
-
-    on_torch = demo_kb(str(tmp_path_factory.mktemp("demo-kb")))
+def test_search_results_are_the_same_on_either_runtime(toy_onnx: ClipModel, demo_kb: KnowledgeBase) -> None:
+    on_torch = demo_kb
     on_onnx = KnowledgeBase(on_torch.store.client, toy_onnx, name=on_torch.name, location=on_torch.location)
     torch_search, onnx_search = on_torch.as_retriever(k=8), on_onnx.as_retriever(k=8)
     for query in ["a red circle", "一个蓝色的正方形", "green triangle notes", "紫色"]:
@@ -193,26 +183,14 @@ def test_search_results_are_the_same_on_either_runtime(
         assert got[0].document == expected[0].document
 
 
-def test_a_process_that_exits_while_preparing_exits_cleanly(tmp_path: Path) -> None:
-    script = (
-        "import sys, time\n"
-        "from pathlib import Path\n"
-        "from mmrag.model.clip import ClipModel\n"
-        f"clip = ClipModel('toy', device='cpu', text_runtime='auto', runtime_dir=Path({str(tmp_path)!r}))\n"
-        "clip.encode_query_texts(['a red circle'])\n"
-        "print(clip.text_runtime_status)\n"
-        "while sys.argv[1] == 'wait' and 'child process' not in clip.text_runtime_status:\n"
-        "    time.sleep(0.05)\n"
-    )
-    for _ in range(3):  # exit at once, while hashing the weights or writing the export's job
-        done = subprocess.run([sys.executable, "-c", script, "now"], capture_output=True, text=True, timeout=120)
+def test_a_process_that_exits_while_preparing_exits_cleanly(exits_while_preparing: ExitRuns) -> None:
+    """Real processes (tests/support/onnx.py, started as the session starts): three exit at once, while hashing
+    the weights or writing the export's job; one exits while its detached child exports."""
+    for done in exits_while_preparing.now:
         assert done.returncode == 0, done.stderr  # C++ work in a thread at exit used to abort the process
         assert done.stdout.startswith("torch (preparing")
-    done = subprocess.run([sys.executable, "-c", script, "wait"], capture_output=True, text=True, timeout=120)
+    done = exits_while_preparing.waited
     assert done.returncode == 0, done.stderr  # exit while the child exports
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("text-*.onnx")) and time.monotonic() < deadline:
-        time.sleep(0.5)  # the detached child finishes the export after its parent has gone
-    (export,) = tmp_path.glob("text-*.onnx")
-    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=tmp_path)
+    (export,) = exits_while_preparing.exports  # the detached child finished the export after its parent went
+    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=exits_while_preparing.folder)
     assert clip.prepare_text_runtime() == f"onnxruntime ({export.name})"

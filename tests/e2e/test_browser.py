@@ -5,45 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.uidemo import build_demo_kb
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.support.cli import isolated_environ
+from tests.support.kbs import copy_kb
+from tests.support.net import free_port, wait_for_port
+from tests.support.ui import CHROMIUM_ARGS
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"mmrag ui exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise AssertionError(f"mmrag ui did not listen on port {port} within {timeout}s")
-
-
-def test_ask_in_a_real_browser_shows_images(tmp_path: Path) -> None:
+def test_ask_in_a_real_browser_shows_images(tmp_path: Path, ui_demo_db: Path) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         if os.environ.get("MMRAG_REQUIRE_BROWSER") == "1":
@@ -51,14 +25,10 @@ def test_ask_in_a_real_browser_shows_images(tmp_path: Path) -> None:
         pytest.skip("chromium is not installed (set MMRAG_REQUIRE_BROWSER=1 to make this a failure)")
     from playwright.sync_api import expect, sync_playwright
 
-    db = build_demo_kb(tmp_path / "demo")
+    db = copy_kb(ui_demo_db, tmp_path / "kb")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMRAG_")} | {
-        "MMRAG_HOME": str(tmp_path / "home"),
-        "MMRAG_DB": str(db),
-        "MMRAG_MODEL": "toy",
-        "MMRAG_TEXT_RUNTIME": "torch",  # no detached ONNX export outliving the server we stop
-    }
+    # isolated_environ keeps query texts on torch: no detached ONNX export outliving the server we stop
+    env = isolated_environ(tmp_path / "home", {"MMRAG_DB": str(db), "MMRAG_MODEL": "toy"})
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "mmrag", "ui", "--port", str(port), "--host", "127.0.0.1", "--headless"],
@@ -68,7 +38,7 @@ def test_ask_in_a_real_browser_shows_images(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        wait_for_port(port, server)
+        wait_for_port(port, server, what="mmrag ui")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,21 +29,6 @@ def test_construction_loads_nothing(tiny_model_id: str) -> None:
     clip = ClipModel(tiny_model_id)
     assert not clip.is_loaded
     assert "not loaded" in repr(clip)
-
-
-def test_import_and_help_do_not_import_torch() -> None:
-    code = (
-        "import sys\n"
-        "import mmrag\n"
-        "from mmrag import ClipEmbeddings, ClipModel, Settings\n"
-        "sys.argv = ['mmrag', '--help']\n"
-        "from mmrag.cli import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', 'open_clip' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "Usage" in out
-    assert out.strip().endswith("NO-TORCH False")
 
 
 def test_texts_are_unit_float32(tiny_clip: ClipModel) -> None:

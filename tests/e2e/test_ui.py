@@ -8,29 +8,19 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.uidemo import build_demo_kb, copy_kb, shape_png
-
-APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
-TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_demo_kb(tmp_path_factory.mktemp("ui-demo"))
+from tests.support.files import shape_png
+from tests.support.kbs import copy_kb
+from tests.support.ui import APP, TIMEOUT, texts
 
 
 @pytest.fixture
-def app(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("MMRAG_DB", str(copy_kb(demo_db, tmp_path / "kb")))
+def app(ui_demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("MMRAG_DB", str(copy_kb(ui_demo_db, tmp_path / "kb")))
     monkeypatch.setenv("MMRAG_MODEL", "toy")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def texts(at: AppTest) -> str:
-    return "\n".join(str(m.value) for m in [*at.markdown, *at.caption])
 
 
 def test_ask_shows_the_answer_with_its_images(app: AppTest) -> None:
@@ -113,14 +103,14 @@ def test_unavailable_weights_fall_back_to_the_toy_demo(tmp_path: Path, monkeypat
 
 
 def test_a_chat_model_answer_streams_with_citations(
-    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ui_demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
     from mmrag.ui import session
 
     monkeypatch.setattr(session, "open_llm", lambda spec: FakeListChatModel(responses=["A red circle [1]."]))
-    monkeypatch.setenv("MMRAG_DB", str(copy_kb(demo_db, tmp_path / "kb")))
+    monkeypatch.setenv("MMRAG_DB", str(copy_kb(ui_demo_db, tmp_path / "kb")))
     monkeypatch.setenv("MMRAG_MODEL", "toy")
     monkeypatch.setenv("MMRAG_LLM", f"fake:{tmp_path.name}")  # a fresh cache key
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()

@@ -11,7 +11,7 @@ from PIL import Image
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, ImageError, ImageTooLargeError, UploadNotImageError, UploadTooLargeError
 from mmrag.files.uploads import safe_stem, save_upload, upload_folder
-from tests.uidemo import shape_png
+from tests.support.files import shape_png
 
 
 def jpeg_bytes() -> bytes:

@@ -9,7 +9,7 @@ import pytest
 from mmrag.cli.ui import _index_first
 from mmrag.config import Settings
 from mmrag.factory import open_knowledge_base
-from tests.kbutil import make_folder
+from tests.support.files import make_folder
 
 
 def test_index_first_syncs_the_folder(tmp_path: Path, tiny_model_id: str, capsys: pytest.CaptureFixture[str]) -> None:

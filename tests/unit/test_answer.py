@@ -27,15 +27,15 @@ from mmrag.langchain.chat_models import supports_vision
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.search.hits import Hit
 from mmrag.toy.shapes import CLASSES, draw
-from tests.test_agent import ScriptedChatModel
-from tests.test_tools import INJECTION, shared_kb
+from tests.support.chat import ScriptedChatModel
+from tests.support.kbs import INJECTION
 
 DATA_URL = "data:image/jpeg;base64,"
 
 
 @pytest.fixture(scope="session")
-def kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
-    return shared_kb(tmp_path_factory)
+def kb(tools_kb: KnowledgeBase) -> KnowledgeBase:
+    return tools_kb
 
 
 def image_parts(message: HumanMessage) -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ from mmrag.errors import KnowledgeBaseLockedError, ModelMismatchError
 from mmrag.factory import open_knowledge_base
 from mmrag.kb.records import IMAGE, TEXT
 from mmrag.langchain.knowledge_base import KnowledgeBase
-from tests.kbutil import make_folder, make_image, open_kb, snapshot
+from tests.support.files import make_folder, make_image
+from tests.support.kbs import open_kb, snapshot
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def test_real_chroma_batch_limit_overflow(tmp_path: Path, tiny_model_id: str) ->
     assert kb.counts().text_chunks == report.embedded_chunks > limit
 
 
-def _writer_script(db: Path, folder: Path, model: str, hold: float) -> str:
+def _writer_script(db: Path, folder: Path, model: str, hold: float, lock_timeout: float = 10.0) -> str:
     return textwrap.dedent(
         f"""
         import time
@@ -105,6 +106,7 @@ def _writer_script(db: Path, folder: Path, model: str, hold: float) -> str:
         from mmrag.config import Settings
         settings = Settings.from_env({{}}, home=Path({str(db.parent)!r}), db=Path({str(db)!r}), model={model!r})
         kb = open_knowledge_base(settings)
+        kb.store.lock_timeout = {lock_timeout}
         with kb.store.write_lock():
             print("locked", flush=True)
             time.sleep({hold})
@@ -134,7 +136,9 @@ def test_second_writer_gets_a_clear_error(tmp_path: Path, folder: Path, tiny_mod
 
 def test_two_concurrent_writers_are_serialised(tmp_path: Path, folder: Path, tiny_model_id: str) -> None:
     db = tmp_path / "db"
-    script = _writer_script(db, folder, tiny_model_id, hold=0.5)
+    # The waiting writer waits as long as the other's sync takes (its first sync loads the model, inside the
+    # lock: over the default 10 s on a busy machine); the timeout itself is test_second_writer_gets_a_clear_error's.
+    script = _writer_script(db, folder, tiny_model_id, hold=0.5, lock_timeout=120)
     procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = []
     for p in procs:

@@ -13,7 +13,8 @@ from mmrag.errors import ConfigError, DocumentError
 from mmrag.files.thumbnails import DATA_URI_PREFIX
 from mmrag.kb.records import IMAGE, TEXT, image_id
 from mmrag.langchain.knowledge_base import KnowledgeBase
-from tests.kbutil import make_folder, make_image, open_kb, snapshot
+from tests.support.files import make_folder, make_image
+from tests.support.kbs import open_kb, snapshot
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,32 +16,21 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from mmrag.config import Settings
 from mmrag.errors import ConfigError
-from mmrag.factory import open_knowledge_base
 from mmrag.kb.records import IMAGE, TEXT
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.langchain.retriever import MultimodalRetriever
 from mmrag.search.calibration import normal_cdf
 from mmrag.search.query import EmptyQueryError, Query
 from mmrag.search.searcher import Searcher
-from mmrag.toy.demo import write_demo_folder
 from mmrag.toy.shapes import CLASSES, draw
-
-
-@cache
-def demo_kb(root: str) -> KnowledgeBase:
-    """The toy demo KB (48 images, 25 notes), built once per session."""
-    folder = Path(root) / "files"
-    write_demo_folder(folder, per_class=2)
-    kb = open_knowledge_base(Settings.from_env({}, home=Path(root) / "home", model="toy", text_runtime="torch"))
-    kb.sync(folder)
-    return kb
+from tests.support.files import make_folder
+from tests.support.kbs import open_kb
 
 
 @pytest.fixture(scope="session")
-def kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
-    return demo_kb(str(tmp_path_factory.mktemp("demo-kb")))
+def kb(demo_kb: KnowledgeBase) -> KnowledgeBase:
+    return demo_kb
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +93,6 @@ def test_chinese_queries_work_on_the_bilingual_toy(retriever: MultimodalRetrieve
 
 
 def test_english_only_model_warns_about_chinese(tmp_path: Path, tiny_model_id: str) -> None:
-    from tests.kbutil import make_folder, open_kb
-
     kb = open_kb(tmp_path / "db", tiny_model_id)
     kb.sync(make_folder(tmp_path / "files"))
     warnings = kb.as_retriever().search("一只猫").warnings

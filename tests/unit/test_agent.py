@@ -3,54 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.language_models import LanguageModelInput
-from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.outputs import ChatResult
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
-from pydantic import Field
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from mmrag.errors import ConfigError, LLMUnavailableError
 from mmrag.langchain.agent import AGENT_SYSTEM_PROMPT, STOP_KEY, agent_answer, build_agent
 from mmrag.langchain.chat_models import load_chat_model
 from mmrag.langchain.knowledge_base import KnowledgeBase
-from tests.test_tools import INJECTION, LABELS, opened, shared_kb  # noqa: F401  (opened is a fixture)
-
-
-class ScriptedChatModel(FakeMessagesListChatModel):
-    """A fake chat model that can be given tools, replies from a script, and records what it was sent."""
-
-    seen: list[list[BaseMessage]] = Field(default_factory=list)
-    bound_tools: list[str] = Field(default_factory=list)
-
-    def bind_tools(
-        self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool], **kwargs: Any
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        self.bound_tools = [getattr(t, "name", str(t)) for t in tools]
-        return self
-
-    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
-        self.seen.append(list(messages))
-        return super()._generate(messages, *args, **kwargs)
-
-
-def call(name: str, n: int = 1, **args: Any) -> AIMessage:
-    return AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"call-{n}", "type": "tool_call"}])
-
-
-def tool_messages(messages: list[BaseMessage], name: str) -> list[ToolMessage]:
-    return [m for m in messages if isinstance(m, ToolMessage) and m.name == name]
+from tests.support.chat import ScriptedChatModel, call, tool_messages
+from tests.support.kbs import INJECTION, LABELS
 
 
 @pytest.fixture(scope="session")
-def kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
-    return shared_kb(tmp_path_factory)
+def kb(tools_kb: KnowledgeBase) -> KnowledgeBase:
+    return tools_kb
 
 
 def test_agent_calls_search_images_gets_artifacts_and_answers(kb: KnowledgeBase) -> None:
@@ -114,7 +82,7 @@ def test_prompt_injection_in_a_note_reads_no_file(
     kb: KnowledgeBase,
     target: str,
     reason: str,
-    opened: list[str],  # noqa: F811
+    opened: list[str],
 ) -> None:
     """The model obeys the injected note and asks to classify /etc/shadow: the tool refuses, nothing is read,
     and the agent goes on to answer."""
@@ -138,7 +106,7 @@ def test_prompt_injection_in_a_note_reads_no_file(
     assert messages[-1].content.startswith("The knowledge base holds a note")
 
 
-def test_agent_told_to_classify_etc_passwd_reads_nothing(kb: KnowledgeBase, opened: list[str]) -> None:  # noqa: F811
+def test_agent_told_to_classify_etc_passwd_reads_nothing(kb: KnowledgeBase, opened: list[str]) -> None:
     model = ScriptedChatModel(
         responses=[call("classify_image", image="/etc/passwd", labels=LABELS), AIMessage("I can't read that file.")]
     )

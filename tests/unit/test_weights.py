@@ -12,7 +12,7 @@ import pytest
 from mmrag.errors import ModelUnavailableError, UnknownModelError, UnsafeCheckpointError
 from mmrag.model.clip import ClipModel
 from mmrag.model.weights import RANDOM, resolve
-from tests.conftest import TINY_CFG
+from tests.support.tiny import TINY_CFG
 
 
 @pytest.fixture

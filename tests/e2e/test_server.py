@@ -11,8 +11,9 @@ import pytest
 from mmrag.config import Settings
 from mmrag.errors import ModelMismatchError, StoreError
 from mmrag.factory import open_knowledge_base
-from tests.chroma_server import chroma_server
-from tests.kbutil import make_folder, snapshot
+from tests.support.chroma_server import chroma_server
+from tests.support.files import make_folder
+from tests.support.kbs import snapshot
 
 
 @pytest.fixture(scope="module")

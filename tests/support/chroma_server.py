@@ -12,13 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.net import free_port
+
 ENV_URL = "MMRAG_TEST_CHROMA_URL"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _chroma_binary() -> str:
@@ -36,7 +32,7 @@ def chroma_server(path: Path) -> Iterator[str]:
     if os.environ.get(ENV_URL):
         yield os.environ[ENV_URL]
         return
-    port = _free_port()
+    port = free_port()
     log = (path / "chroma.log").open("w")
     proc = subprocess.Popen(
         [_chroma_binary(), "run", "--path", str(path / "data"), "--host", "127.0.0.1", "--port", str(port)],

@@ -1,0 +1,99 @@
+"""Real processes around the ONNX text runtime: an export made by the library, and processes that exit while
+they prepare one. Both run as background jobs (``tests/support/background.py``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.background import Job
+from tests.support.cli import isolated_environ
+
+_PREPARE = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from mmrag.model.clip import ClipModel\n"
+    "clip = ClipModel(sys.argv[1], device='cpu', text_runtime='onnx', runtime_dir=Path(sys.argv[2]))\n"
+    "print(clip.prepare_text_runtime())\n"
+)
+
+
+def export_toy(folder: Path, environ: Mapping[str, str]) -> Path:
+    """Export the toy model's text tower into ``folder`` with ``ClipModel.prepare_text_runtime`` (in a
+    process of its own, which runs the library's export child) and return the export's path."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PREPARE, "toy", str(folder)],
+        env=isolated_environ(folder / "home", base=environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        msg = f"the toy export failed:\n{done.stderr}"
+        raise RuntimeError(msg)
+    status = done.stdout.strip().splitlines()[-1]  # onnxruntime (text-….onnx)
+    return folder / status.removeprefix("onnxruntime (").removesuffix(")")
+
+
+TOY_EXPORT = Job("toy_onnx_export", export_toy)
+
+
+# --- processes that exit while preparing ---------------------------------------------------------------------
+
+_EXIT_SCRIPT = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from mmrag.model.clip import ClipModel\n"
+    "clip = ClipModel('toy', device='cpu', text_runtime='auto', runtime_dir=Path(sys.argv[2]))\n"
+    "clip.encode_query_texts(['a red circle'])\n"
+    "print(clip.text_runtime_status)\n"
+    "while sys.argv[1] == 'wait' and 'child process' not in clip.text_runtime_status:\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+@dataclass(frozen=True)
+class Exited:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class ExitRuns:
+    now: list[Exited]  # exited at once, while hashing the weights or writing the export's job
+    waited: Exited  # exited while its (detached) child exported
+    folder: Path  # the waiting one's cache folder
+    exports: list[Path]  # what its child left there, up to two minutes after
+
+
+def run_exits_while_preparing(folder: Path, environ: Mapping[str, str]) -> ExitRuns:
+    """Four processes start preparing the toy's ONNX runtime (``text_runtime=auto``), side by side, each with
+    its own cache folder: three exit at once, one once its export child runs. Then wait (two minutes at
+    most) for that child to finish the export after its parent has gone."""
+    env = isolated_environ(folder / "home", base=environ)
+
+    def start(mode: str, runtime_dir: Path) -> subprocess.Popen[str]:
+        command = [sys.executable, "-c", _EXIT_SCRIPT, mode, str(runtime_dir)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    def finish(proc: subprocess.Popen[str]) -> Exited:
+        out, err = proc.communicate(timeout=120)
+        return Exited(proc.returncode, out, err)
+
+    exported = folder / "wait"
+    now = [start("now", folder / f"now-{i}") for i in range(3)]
+    waiting = start("wait", exported)
+    runs = [finish(proc) for proc in now]
+    waited = finish(waiting)
+    deadline = time.monotonic() + 120
+    while waited.returncode == 0 and not list(exported.glob("text-*.onnx")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return ExitRuns(runs, waited, exported, sorted(exported.glob("text-*.onnx")))
+
+
+EXITS_WHILE_PREPARING = Job("exits_while_preparing", run_exits_while_preparing)
