@@ -19,7 +19,8 @@ from mmrag.files.paths import path_of, printable, source_of
 from mmrag.kb.records import IMAGE, TEXT
 from mmrag.kb.sync import refuse_system_folder
 from mmrag.langchain.knowledge_base import KnowledgeBase
-from tests.kbutil import make_folder, make_image, open_kb
+from tests.support.files import make_folder, make_image
+from tests.support.kbs import open_kb
 
 BAD = os.fsdecode(b"photo_\xff")  # a file name that is not UTF-8 (Python keeps the byte as a surrogate escape)
 

@@ -69,7 +69,7 @@ def test_every_public_name_resolves(name: str) -> None:
 
 def test_the_version_is_written_once() -> None:
     """pyproject.toml reads the version from ``mmrag.__version__`` (dynamic), so the two can't drift."""
-    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject
     assert 'version = { attr = "mmrag.__version__" }' in pyproject
     from importlib.metadata import version

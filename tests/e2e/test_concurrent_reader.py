@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from mmrag.kb.records import IMAGE
-from tests.kbutil import make_folder, make_image, open_kb
+from tests.support.files import make_folder, make_image
+from tests.support.kbs import open_kb
 
 
 def test_a_reader_keeps_answering_and_sees_another_process_writes(tmp_path: Path, tiny_model_id: str) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from mmrag.errors import CorruptStoreError, NoKnowledgeBaseError
 from mmrag.factory import open_knowledge_base
-from tests.kbutil import make_folder, open_kb
+from tests.support.files import make_folder
+from tests.support.kbs import open_kb
 
 
 @pytest.fixture
