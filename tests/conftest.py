@@ -120,6 +120,16 @@ def onnx_dir(toy_onnx_export: Path) -> Path:
     return toy_onnx_export.parent
 
 
+@pytest.fixture(scope="session")
+def toy_onnx(onnx_dir: Path) -> ClipModel:
+    """The toy model with query texts on ONNX Runtime, from the session's export (``toy_onnx_export``)."""
+    from mmrag.model.clip import ClipModel
+
+    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
+    clip.prepare_text_runtime()
+    return clip
+
+
 @pytest.fixture
 def seed_onnx_cache(toy_onnx_export: Path) -> Callable[[Path], Path]:
     """``seed_onnx_cache(folder)`` copies the session's toy export into ``folder`` (a runtime_dir, e.g.

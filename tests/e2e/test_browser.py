@@ -14,13 +14,13 @@ import pytest
 from tests.support.cli import isolated_environ
 from tests.support.kbs import copy_kb
 from tests.support.net import free_port, wait_for_port
-from tests.support.ui import CHROMIUM_ARGS
+from tests.support.ui import CHROMIUM_ARGS, REQUIRE_BROWSER
 
 
 def test_ask_in_a_real_browser_shows_images(tmp_path: Path, ui_demo_db: Path) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
-        if os.environ.get("MMRAG_REQUIRE_BROWSER") == "1":
+        if REQUIRE_BROWSER:
             pytest.fail("chromium is not installed, and MMRAG_REQUIRE_BROWSER=1")
         pytest.skip("chromium is not installed (set MMRAG_REQUIRE_BROWSER=1 to make this a failure)")
     from playwright.sync_api import expect, sync_playwright

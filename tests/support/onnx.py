@@ -13,6 +13,9 @@ from pathlib import Path
 from tests.support.background import Job
 from tests.support.cli import isolated_environ
 
+# Query texts for comparing runtimes: mixed lengths, scripts, an empty one, one longer than the context.
+QUERY_TEXTS = ["a red circle", "一个红色的圆形", "日落海边", "", "x", "a big blue square on the left " * 20]
+
 _PREPARE = (
     "import sys\n"
     "from pathlib import Path\n"

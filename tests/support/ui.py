@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from tests.support.repo import UI_APP
@@ -11,6 +12,9 @@ if TYPE_CHECKING:
 
 APP = str(UI_APP)
 TIMEOUT = 60
+
+# Read as the tests are collected: by the time a test runs, its isolated environment has dropped MMRAG_*.
+REQUIRE_BROWSER = os.environ.get("MMRAG_REQUIRE_BROWSER") == "1"
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

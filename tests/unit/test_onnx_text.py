@@ -1,4 +1,8 @@
-"""Query texts on ONNX Runtime: the exported text tower must give torch's vectors, be cached, and fail safe."""
+"""Query texts on ONNX Runtime: the exported text tower must give torch's vectors, be cached, and fail safe.
+
+These use the session's one toy export (``toy_onnx``); tests that make exports of their own are in
+tests/e2e/test_onnx_export.py.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +19,7 @@ from mmrag.config import Settings
 from mmrag.errors import ConfigError, TextRuntimeError
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.model.clip import ClipModel
-from tests.support.onnx import ExitRuns
-
-TEXTS = ["a red circle", "一个红色的圆形", "日落海边", "", "x", "a big blue square on the left " * 20]
-
-
-@pytest.fixture(scope="module")
-def toy_onnx(toy_onnx_export: Path, onnx_dir: Path) -> ClipModel:
-    """The toy model on ONNX Runtime, with the text tower the session exported once (``toy_onnx_export``)."""
-    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
-    clip.prepare_text_runtime()
-    return clip
+from tests.support.onnx import QUERY_TEXTS as TEXTS
 
 
 def _export_name(clip: ClipModel) -> str:
@@ -41,22 +35,6 @@ def _cached_copy(toy: ClipModel, onnx_dir: Path, target: Path) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("model", ["toy", "tiny"])
-def test_onnx_vectors_equal_torch_vectors(model: str, tiny_model_id: str, onnx_dir: Path) -> None:
-    clip = ClipModel(
-        "toy" if model == "toy" else tiny_model_id, device="cpu", text_runtime="onnx", runtime_dir=onnx_dir
-    )
-    fast = clip.encode_query_texts(TEXTS)  # mixed lengths in one batch, one longer than the context
-    assert clip.text_runtime_status.startswith("onnxruntime")
-    reference = clip.encode_texts(TEXTS)
-    assert fast.dtype == np.float32
-    assert fast.shape == reference.shape
-    np.testing.assert_allclose(fast, reference, atol=1e-5)
-    for text, row in zip(TEXTS, reference, strict=True):  # one by one, as queries come
-        np.testing.assert_allclose(clip.encode_query_texts([text])[0], row, atol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
-
-
 def test_export_is_cached_and_reused(toy_onnx: ClipModel, onnx_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     name = _export_name(toy_onnx)
     assert name.startswith("text-")
@@ -70,21 +48,6 @@ def test_export_is_cached_and_reused(toy_onnx: ClipModel, onnx_dir: Path, monkey
     again = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
     assert again.prepare_text_runtime() == f"onnxruntime ({name})"
     np.testing.assert_allclose(again.encode_query_texts(["一只猫"]), toy_onnx.encode_texts(["一只猫"]), atol=1e-5)
-
-
-def test_other_weights_get_their_own_export(toy_onnx: ClipModel, onnx_dir: Path, tiny_model_id: str) -> None:
-    tiny = ClipModel(tiny_model_id, device="cpu", text_runtime="onnx", runtime_dir=onnx_dir)
-    assert tiny.prepare_text_runtime() != toy_onnx.text_runtime_status
-    assert len(list(onnx_dir.glob("text-*.onnx"))) == 2
-
-
-def test_an_unreadable_cache_file_is_exported_again(toy_onnx: ClipModel, onnx_dir: Path, tmp_path: Path) -> None:
-    path = _cached_copy(toy_onnx, onnx_dir, tmp_path)
-    path.write_bytes(b"not an onnx model")
-    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=tmp_path)
-    assert clip.prepare_text_runtime() == f"onnxruntime ({path.name})"
-    assert path.stat().st_size > 100_000
-    np.testing.assert_allclose(clip.encode_query_texts(TEXTS), clip.encode_texts(TEXTS), atol=1e-5)
 
 
 def test_auto_prepares_in_the_background_then_switches(toy_onnx: ClipModel, onnx_dir: Path, tmp_path: Path) -> None:
@@ -181,16 +144,3 @@ def test_search_results_are_the_same_on_either_runtime(toy_onnx: ClipModel, demo
         assert [h.id for h in got] == [h.id for h in expected], query
         np.testing.assert_allclose([h.relevance for h in got], [h.relevance for h in expected], atol=1e-4)
         assert got[0].document == expected[0].document
-
-
-def test_a_process_that_exits_while_preparing_exits_cleanly(exits_while_preparing: ExitRuns) -> None:
-    """Real processes (tests/support/onnx.py, started as the session starts): three exit at once, while hashing
-    the weights or writing the export's job; one exits while its detached child exports."""
-    for done in exits_while_preparing.now:
-        assert done.returncode == 0, done.stderr  # C++ work in a thread at exit used to abort the process
-        assert done.stdout.startswith("torch (preparing")
-    done = exits_while_preparing.waited
-    assert done.returncode == 0, done.stderr  # exit while the child exports
-    (export,) = exits_while_preparing.exports  # the detached child finished the export after its parent went
-    clip = ClipModel("toy", device="cpu", text_runtime="onnx", runtime_dir=exits_while_preparing.folder)
-    assert clip.prepare_text_runtime() == f"onnxruntime ({export.name})"
