@@ -1,9 +1,9 @@
 """Fixtures every test can use. The helpers behind them live in ``tests/support/`` (see tests/README.md).
 
 - an isolated mmrag home for every test (autouse), and the ``slow`` marker's skip;
-- background jobs, started as the session starts when a selected test needs them: the toy's text tower
-  exported to ONNX (``toy_onnx_export``, in ``onnx_dir``), the README followed as written (``readme_run``),
-  processes that exit while preparing ONNX (``exits_while_preparing``);
+- background jobs, started as the session starts when a selected test needs them: the toy's and the tiny
+  model's text towers exported to ONNX (``onnx_exports``, ``toy_onnx_export``, in ``onnx_dir``), processes
+  that exit while preparing ONNX (``exits_while_preparing``), the README followed as written (``readme_run``);
 - models: a tiny random open_clip model (``tiny_model_id``, ``tiny_clip``), the shipped toy (``toy_clip``);
 - knowledge bases built once per session (don't write to them; copy with ``support.kbs.copy_kb``):
   ``demo_kb`` (the toy demo: 48 images, 25 notes), ``ui_demo_db`` (one image per class), ``tools_kb`` (four
@@ -25,7 +25,7 @@ from tests.support.audit import recording_opens
 from tests.support.background import Background
 from tests.support.cli import MmragCli
 from tests.support.examples import README_RUN
-from tests.support.onnx import EXITS_WHILE_PREPARING, TOY_EXPORT, ExitRuns
+from tests.support.onnx import EXITS_WHILE_PREPARING, ONNX_EXPORTS, ExitRuns
 
 if TYPE_CHECKING:
     from mmrag.langchain.knowledge_base import KnowledgeBase
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests that wait for the last background jobs run last (in their order), leaving the jobs the session.
+    items.sort(key=lambda item: any(name in getattr(item, "fixturenames", ()) for name in LATE))
     if os.environ.get("MMRAG_RUN_SLOW") == "1":
         return
     skip = pytest.mark.skip(reason="needs real CLIP weights: set MMRAG_RUN_SLOW=1 on a machine that has them")
@@ -57,7 +59,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # --- background jobs: slow real processes that overlap the in-process tests (tests/support/background.py) ---
 
-JOBS = (TOY_EXPORT, README_RUN, EXITS_WHILE_PREPARING)  # the order they run in
+JOBS = (ONNX_EXPORTS, EXITS_WHILE_PREPARING, README_RUN)  # the order they run in
+LATE = ("exits_while_preparing", "readme_run")  # the tests that wait for these run last
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +76,7 @@ def _start_background_jobs(request: pytest.FixtureRequest, background: Backgroun
     wanted = set().union(*(getattr(item, "fixturenames", ()) for item in request.session.items))
     for job in JOBS:
         if job.name in wanted:
-            background.start(job)
+            background.start(job, **{name: request.getfixturevalue(name) for name in job.needs})
 
 
 # --- models ------------------------------------------------------------------------------------------------
@@ -107,16 +110,21 @@ def toy_clip() -> ClipModel:
 
 
 @pytest.fixture(scope="session")
-def toy_onnx_export(background: Background) -> Path:
-    """The toy model's text tower exported to ONNX by the library, once per session (a background job)."""
-    export: Path = background.result(TOY_EXPORT)
-    return export
+def onnx_exports(background: Background, tiny_model_id: str) -> dict[str, Path]:
+    """The text towers of the toy and the tiny model exported to ONNX by the library, once per session, into
+    one folder (a background job): ``{"toy": path, "tiny": path}``."""
+    exports: dict[str, Path] = background.result(ONNX_EXPORTS, tiny_model_id=tiny_model_id)
+    return exports
+
+
+@pytest.fixture(scope="session")
+def toy_onnx_export(onnx_exports: dict[str, Path]) -> Path:
+    return onnx_exports["toy"]
 
 
 @pytest.fixture(scope="session")
 def onnx_dir(toy_onnx_export: Path) -> Path:
-    """The session's ONNX cache folder (a ``runtime_dir``), holding the toy export: exports made there are
-    reused by later tests."""
+    """The session's ONNX cache folder (a ``runtime_dir``), holding the toy's and the tiny model's exports."""
     return toy_onnx_export.parent
 
 

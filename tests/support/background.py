@@ -5,7 +5,8 @@ Most of the suite runs in the pytest process on one core; a few tests mostly wai
 README's commands, an ONNX export, processes that exit mid-export). As jobs, those processes use the other
 core meanwhile. A job starts only when a selected test uses its fixture (``pytest tests/unit/test_config.py``
 starts none), and gets its folder and environment when the session starts, before any test changes
-``os.environ``. Jobs run one at a time, in the order of :data:`tests.conftest.JOBS`.
+``os.environ``. Jobs run one at a time, in the order of :data:`tests.conftest.JOBS`; the tests that wait for
+the last ones run at the end of the session (``tests/conftest.py``), which leaves the jobs time to finish.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +21,12 @@ import pytest
 
 @dataclass(frozen=True)
 class Job:
-    """``run(folder, environ)``, whose result the fixture called ``name`` returns."""
+    """``run(folder, environ, **needs)``, whose result the fixture called ``name`` returns; ``needs`` names the
+    (session) fixtures whose values it takes."""
 
     name: str
-    run: Callable[[Path, Mapping[str, str]], Any]
+    run: Callable[..., Any]
+    needs: tuple[str, ...] = ()
 
 
 class Background:
@@ -34,13 +36,14 @@ class Background:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tests-background")
         self._futures: dict[str, Future[Any]] = {}
 
-    def start(self, job: Job) -> None:
+    def start(self, job: Job, **needs: Any) -> None:
         if job.name not in self._futures:
-            self._futures[job.name] = self._pool.submit(job.run, self._factory.mktemp(job.name), self._environ)
+            folder = self._factory.mktemp(job.name)
+            self._futures[job.name] = self._pool.submit(job.run, folder, self._environ, **needs)
 
-    def result(self, job: Job) -> Any:
+    def result(self, job: Job, **needs: Any) -> Any:
         """The job's result, waiting for it (and starting it, if no test wanted it at the session's start)."""
-        self.start(job)
+        self.start(job, **needs)
         return self._futures[job.name].result()
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Real processes around the ONNX text runtime: an export made by the library, and processes that exit while
+"""Real processes around the ONNX text runtime: exports made by the library, and processes that exit while
 they prepare one. Both run as background jobs (``tests/support/background.py``)."""
 
 from __future__ import annotations
@@ -20,29 +20,32 @@ _PREPARE = (
     "import sys\n"
     "from pathlib import Path\n"
     "from mmrag.model.clip import ClipModel\n"
-    "clip = ClipModel(sys.argv[1], device='cpu', text_runtime='onnx', runtime_dir=Path(sys.argv[2]))\n"
-    "print(clip.prepare_text_runtime())\n"
+    "for model in sys.argv[2:]:\n"
+    "    clip = ClipModel(model, device='cpu', text_runtime='onnx', runtime_dir=Path(sys.argv[1]))\n"
+    "    print(clip.prepare_text_runtime(), flush=True)\n"
 )
 
 
-def export_toy(folder: Path, environ: Mapping[str, str]) -> Path:
-    """Export the toy model's text tower into ``folder`` with ``ClipModel.prepare_text_runtime`` (in a
-    process of its own, which runs the library's export child) and return the export's path."""
+def export_text_towers(folder: Path, environ: Mapping[str, str], tiny_model_id: str) -> dict[str, Path]:
+    """Export the text towers of the toy and of the tiny model into ``folder`` with
+    ``ClipModel.prepare_text_runtime`` (in a process of its own, which runs the library's export child for
+    each), and return ``{"toy": path, "tiny": path}``."""
     done = subprocess.run(
-        [sys.executable, "-c", _PREPARE, "toy", str(folder)],
+        [sys.executable, "-c", _PREPARE, str(folder), "toy", tiny_model_id],
         env=isolated_environ(folder / "home", base=environ),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     if done.returncode != 0:
-        msg = f"the toy export failed:\n{done.stderr}"
+        msg = f"the ONNX exports failed:\n{done.stderr}"
         raise RuntimeError(msg)
-    status = done.stdout.strip().splitlines()[-1]  # onnxruntime (text-….onnx)
-    return folder / status.removeprefix("onnxruntime (").removesuffix(")")
+    statuses = done.stdout.strip().splitlines()[-2:]  # onnxruntime (text-….onnx), one a model
+    names = [status.removeprefix("onnxruntime (").removesuffix(")") for status in statuses]
+    return {"toy": folder / names[0], "tiny": folder / names[1]}
 
 
-TOY_EXPORT = Job("toy_onnx_export", export_toy)
+ONNX_EXPORTS = Job("onnx_exports", export_text_towers, needs=("tiny_model_id",))
 
 
 # --- processes that exit while preparing ---------------------------------------------------------------------
