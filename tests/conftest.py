@@ -2,7 +2,7 @@
 
 - an isolated mmrag home for every test (autouse), and the ``slow`` marker's skip;
 - background jobs, started as the session starts when a selected test needs them: the toy's and the tiny
-  model's text towers exported to ONNX (``onnx_exports``, ``toy_onnx_export``, in ``onnx_dir``), processes
+  model's text towers exported to ONNX (``toy_onnx_export``, ``tiny_onnx_export``, in ``onnx_dir``), processes
   that exit while preparing ONNX (``exits_while_preparing``), the README followed as written (``readme_run``);
 - models: a tiny random open_clip model (``tiny_model_id``, ``tiny_clip``), the shipped toy (``toy_clip``);
 - knowledge bases built once per session (don't write to them; copy with ``support.kbs.copy_kb``):
@@ -25,7 +25,7 @@ from tests.support.audit import recording_opens
 from tests.support.background import Background
 from tests.support.cli import MmragCli
 from tests.support.examples import README_RUN
-from tests.support.onnx import EXITS_WHILE_PREPARING, ONNX_EXPORTS, ExitRuns
+from tests.support.onnx import EXITS_WHILE_PREPARING, TINY_EXPORT, TOY_EXPORT, ExitRuns
 
 if TYPE_CHECKING:
     from mmrag.langchain.knowledge_base import KnowledgeBase
@@ -59,7 +59,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # --- background jobs: slow real processes that overlap the in-process tests (tests/support/background.py) ---
 
-JOBS = (ONNX_EXPORTS, EXITS_WHILE_PREPARING, README_RUN)  # the order they run in
+JOBS = (TOY_EXPORT, TINY_EXPORT, EXITS_WHILE_PREPARING, README_RUN)  # the order they run in
 LATE = ("exits_while_preparing", "readme_run")  # the tests that wait for these run last
 
 
@@ -110,21 +110,23 @@ def toy_clip() -> ClipModel:
 
 
 @pytest.fixture(scope="session")
-def onnx_exports(background: Background, tiny_model_id: str) -> dict[str, Path]:
-    """The text towers of the toy and the tiny model exported to ONNX by the library, once per session, into
-    one folder (a background job): ``{"toy": path, "tiny": path}``."""
-    exports: dict[str, Path] = background.result(ONNX_EXPORTS, tiny_model_id=tiny_model_id)
-    return exports
+def toy_onnx_export(background: Background) -> Path:
+    """The toy's text tower exported to ONNX by the library, once per session (a background job)."""
+    export: Path = background.result(TOY_EXPORT)
+    return export
 
 
 @pytest.fixture(scope="session")
-def toy_onnx_export(onnx_exports: dict[str, Path]) -> Path:
-    return onnx_exports["toy"]
+def tiny_onnx_export(background: Background, tiny_model_id: str) -> Path:
+    """The tiny model's text tower exported beside the toy's, once per session (a background job)."""
+    export: Path = background.result(TINY_EXPORT, tiny_model_id=tiny_model_id)
+    return export
 
 
 @pytest.fixture(scope="session")
-def onnx_dir(toy_onnx_export: Path) -> Path:
+def onnx_dir(toy_onnx_export: Path, tiny_onnx_export: Path) -> Path:
     """The session's ONNX cache folder (a ``runtime_dir``), holding the toy's and the tiny model's exports."""
+    assert toy_onnx_export.parent == tiny_onnx_export.parent
     return toy_onnx_export.parent
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,11 +23,12 @@ import pytest
 @dataclass(frozen=True)
 class Job:
     """``run(folder, environ, **needs)``, whose result the fixture called ``name`` returns; ``needs`` names the
-    (session) fixtures whose values it takes."""
+    (session) fixtures whose values it takes. Jobs with the same ``folder`` share it (default: their own)."""
 
     name: str
     run: Callable[..., Any]
     needs: tuple[str, ...] = ()
+    folder: str | None = None
 
 
 class Background:
@@ -35,11 +37,14 @@ class Background:
         self._environ = dict(environ)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tests-background")
         self._futures: dict[str, Future[Any]] = {}
+        self._folders: dict[str, Path] = {}
 
     def start(self, job: Job, **needs: Any) -> None:
         if job.name not in self._futures:
-            folder = self._factory.mktemp(job.name)
-            self._futures[job.name] = self._pool.submit(job.run, folder, self._environ, **needs)
+            name = job.folder or job.name
+            if name not in self._folders:
+                self._folders[name] = self._factory.mktemp(name)
+            self._futures[job.name] = self._pool.submit(job.run, self._folders[name], self._environ, **needs)
 
     def result(self, job: Job, **needs: Any) -> Any:
         """The job's result, waiting for it (and starting it, if no test wanted it at the session's start)."""

@@ -20,32 +20,39 @@ _PREPARE = (
     "import sys\n"
     "from pathlib import Path\n"
     "from mmrag.model.clip import ClipModel\n"
-    "for model in sys.argv[2:]:\n"
-    "    clip = ClipModel(model, device='cpu', text_runtime='onnx', runtime_dir=Path(sys.argv[1]))\n"
-    "    print(clip.prepare_text_runtime(), flush=True)\n"
+    "clip = ClipModel(sys.argv[1], device='cpu', text_runtime='onnx', runtime_dir=Path(sys.argv[2]))\n"
+    "print(clip.prepare_text_runtime())\n"
 )
 
 
-def export_text_towers(folder: Path, environ: Mapping[str, str], tiny_model_id: str) -> dict[str, Path]:
-    """Export the text towers of the toy and of the tiny model into ``folder`` with
-    ``ClipModel.prepare_text_runtime`` (in a process of its own, which runs the library's export child for
-    each), and return ``{"toy": path, "tiny": path}``."""
+def export_text_tower(folder: Path, environ: Mapping[str, str], model: str) -> Path:
+    """Export ``model``'s text tower into ``folder`` with ``ClipModel.prepare_text_runtime`` (in a process of
+    its own, which runs the library's export child) and return the export's path."""
     done = subprocess.run(
-        [sys.executable, "-c", _PREPARE, str(folder), "toy", tiny_model_id],
+        [sys.executable, "-c", _PREPARE, model, str(folder)],
         env=isolated_environ(folder / "home", base=environ),
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=600,
     )
     if done.returncode != 0:
-        msg = f"the ONNX exports failed:\n{done.stderr}"
+        msg = f"the ONNX export of {model} failed:\n{done.stderr}"
         raise RuntimeError(msg)
-    statuses = done.stdout.strip().splitlines()[-2:]  # onnxruntime (text-….onnx), one a model
-    names = [status.removeprefix("onnxruntime (").removesuffix(")") for status in statuses]
-    return {"toy": folder / names[0], "tiny": folder / names[1]}
+    status = done.stdout.strip().splitlines()[-1]  # onnxruntime (text-….onnx)
+    return folder / status.removeprefix("onnxruntime (").removesuffix(")")
 
 
-ONNX_EXPORTS = Job("onnx_exports", export_text_towers, needs=("tiny_model_id",))
+def _export_toy(folder: Path, environ: Mapping[str, str]) -> Path:
+    return export_text_tower(folder, environ, "toy")
+
+
+def _export_tiny(folder: Path, environ: Mapping[str, str], tiny_model_id: str) -> Path:
+    return export_text_tower(folder, environ, tiny_model_id)
+
+
+# Both into one folder, the session's ONNX cache (onnx_dir).
+TOY_EXPORT = Job("toy_onnx_export", _export_toy, folder="onnx")
+TINY_EXPORT = Job("tiny_onnx_export", _export_tiny, needs=("tiny_model_id",), folder="onnx")
 
 
 # --- processes that exit while preparing ---------------------------------------------------------------------
@@ -78,28 +85,24 @@ class ExitRuns:
 
 
 def run_exits_while_preparing(folder: Path, environ: Mapping[str, str]) -> ExitRuns:
-    """Four processes start preparing the toy's ONNX runtime (``text_runtime=auto``), side by side, each with
-    its own cache folder: three exit at once, one once its export child runs. Then wait (two minutes at
-    most) for that child to finish the export after its parent has gone."""
+    """Processes that start preparing the toy's ONNX runtime (``text_runtime=auto``), one after the other, each
+    with a cache folder of its own (so that what one leaves can't change what the next sees): three exit at
+    once, one once its export child runs. Then wait (two minutes at most) for that child to finish the
+    export after its parent has gone."""
     env = isolated_environ(folder / "home", base=environ)
 
-    def start(mode: str, runtime_dir: Path) -> subprocess.Popen[str]:
+    def run(mode: str, runtime_dir: Path) -> Exited:
         command = [sys.executable, "-c", _EXIT_SCRIPT, mode, str(runtime_dir)]
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        return Exited(done.returncode, done.stdout, done.stderr)
 
-    def finish(proc: subprocess.Popen[str]) -> Exited:
-        out, err = proc.communicate(timeout=120)
-        return Exited(proc.returncode, out, err)
-
+    now = [run("now", folder / f"now-{i}") for i in range(3)]
     exported = folder / "wait"
-    now = [start("now", folder / f"now-{i}") for i in range(3)]
-    waiting = start("wait", exported)
-    runs = [finish(proc) for proc in now]
-    waited = finish(waiting)
+    waited = run("wait", exported)
     deadline = time.monotonic() + 120
     while waited.returncode == 0 and not list(exported.glob("text-*.onnx")) and time.monotonic() < deadline:
         time.sleep(0.5)
-    return ExitRuns(runs, waited, exported, sorted(exported.glob("text-*.onnx")))
+    return ExitRuns(now, waited, exported, sorted(exported.glob("text-*.onnx")))
 
 
 EXITS_WHILE_PREPARING = Job("exits_while_preparing", run_exits_while_preparing)
