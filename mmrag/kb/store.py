@@ -156,6 +156,8 @@ class Store:
         self.lock_timeout = lock_timeout
         self._collections: dict[str, Collection] = {}
         self._counts: dict[str, tuple[float, int]] = {}
+        self.generation = 0
+        """Goes up with each write of this process and each time another process's writes are seen."""
 
     def refresh(self, *, force: bool = False) -> None:
         """Read through a new client if another process wrote (or, with ``force``, anyway)."""
@@ -164,9 +166,11 @@ class Store:
         self.client = self.freshness.reopen()
         self._collections.clear()
         self._counts.clear()
+        self.generation += 1
 
     def _wrote(self) -> None:
         self._counts.clear()
+        self.generation += 1
         if self.freshness is not None:
             self.freshness.mark_seen()
 
@@ -310,13 +314,43 @@ class Store:
             offset += page
 
     @guarded
-    def get(self, modality: str, ids: Sequence[str], *, embeddings: bool = False) -> list[Record]:
-        """Stored records by id (missing ids are left out)."""
+    def iter_records(self, modality: str, *, page: int = 2000) -> Iterator[tuple[str, str, Metadata, str]]:
+        """(id, modality, metadata, document) of every record of one modality, read page by page.
+
+        Image documents (thumbnails) are left out: they are empty strings here.
+        """
+        col = self._existing(modality)
+        if col is None:
+            return
+        include: list[Any] = ["metadatas", "documents"] if modality == TEXT else ["metadatas"]
+        offset = 0
+        while True:
+            got = col.get(include=include, limit=page, offset=offset)
+            ids = got["ids"]
+            metadatas = got["metadatas"] or [{}] * len(ids)
+            documents = got.get("documents") or [""] * len(ids)
+            for id_, meta, document in zip(ids, metadatas, documents, strict=True):
+                metadata = stored_metadata(meta)
+                yield id_, str(metadata.get("modality") or modality), metadata, document or ""
+            if len(ids) < page:
+                return
+            offset += page
+
+    @guarded
+    def get(
+        self,
+        modality: str,
+        ids: Sequence[str],
+        *,
+        embeddings: bool = False,
+        where: Mapping[str, Any] | None = None,
+    ) -> list[Record]:
+        """Stored records by id (missing ids, and with ``where`` those it excludes, are left out)."""
         col = self._existing(modality)
         if not ids or col is None:
             return []
         include: list[Any] = ["metadatas", "documents"] + (["embeddings"] if embeddings else [])
-        got = col.get(ids=list(ids), include=include)
+        got = col.get(ids=list(ids), include=include, where=dict(where) if where else None)
         vectors = got.get("embeddings")
         return [
             Record(

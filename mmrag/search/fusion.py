@@ -29,7 +29,7 @@ def with_each_modality(chosen: list[Hit], candidates: Sequence[Hit]) -> list[Hit
         drop = max(i for i, h in enumerate(chosen) if h.modality == majority)
         chosen = [*chosen[:drop], *chosen[drop + 1 :], best]
         present.add(modality)
-    return sorted(chosen, key=lambda h: h.z, reverse=True)
+    return sorted(chosen, key=lambda h: (h.relevance, h.keyword, h.z), reverse=True)
 
 
 def mmr(hits: Sequence[Hit], k: int, lambda_mult: float) -> list[Hit]:

@@ -18,9 +18,14 @@ class Hit:
 
     Attributes:
         cosine: the raw cosine similarity to the query (not comparable across modalities).
-        z: how many robust standard deviations above its modality's typical score for this query.
-        relevance: Φ(z), between 0 and 1 and comparable across modalities: the ranking score.
+        z: how many robust standard deviations above its modality's typical cosine for this query (within
+            this knowledge base): how exceptional the hit is among its neighbours.
+        relevance: the estimated probability that the hit is relevant to the query, on one scale for images
+            and texts and for both channels; the ranking score (see :mod:`mmrag.search.scoring`).
         document: the chunk's text, or an image's thumbnail data URI.
+        clip: the CLIP channel's relevance alone.
+        keyword: the keyword channel's relevance alone (0 when no query word is in the document's text).
+        matched: the query's keyword terms found in the document's text.
     """
 
     id: str
@@ -32,6 +37,9 @@ class Hit:
     document: str
     metadata: Metadata
     embedding: Matrix | None = None
+    clip: float = 0.0
+    keyword: float = 0.0
+    matched: tuple[str, ...] = ()
 
     @property
     def caption(self) -> str:
@@ -52,7 +60,10 @@ class Hit:
             "score": round(self.relevance, 6),
             "z": round(self.z, 4),
             "cosine": round(self.cosine, 6),
+            "channels": {"clip": round(self.clip, 6), "keyword": round(self.keyword, 6)},
         }
+        if self.matched:
+            data["matched"] = list(self.matched)
         if self.modality == TEXT:
             data.update(content=self.document, chunk=self.metadata.get("chunk"))
         else:
@@ -60,10 +71,39 @@ class Hit:
         return data
 
 
+Reason = Literal["empty", "filtered", "irrelevant"]
+"""Why a search came back empty: the knowledge base (or the modality asked for) holds nothing, the filter
+excluded everything, or nothing held is relevant enough."""
+
+
 @dataclass
 class SearchResult:
-    """Hits, best first, with warnings (e.g. the query's language) and where the time went (seconds)."""
+    """Hits, best first, with warnings (e.g. the query's language) and where the time went (seconds).
+
+    Attributes:
+        reason: why there are no hits (None when there are some).
+        unknown_words: words of the query that the model never learnt (closed-vocabulary models only).
+    """
 
     hits: list[Hit]
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    reason: Reason | None = None
+    query: str = ""
+    unknown_words: list[str] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """A sentence saying why nothing came back ("" when there are hits)."""
+        if self.reason is None:
+            return ""
+        if self.reason == "empty":
+            return "the knowledge base is empty: index a folder of images and notes first"
+        if self.reason == "filtered":
+            return "no document matches the filter"
+        what = f" {self.query}" if self.query else ""
+        message = f"nothing in the knowledge base matches{what}"
+        if self.unknown_words:
+            unknown = ", ".join(self.unknown_words)
+            message += f" (the model doesn't know the words: {unknown}; no caption, name or note has them)"
+        return message

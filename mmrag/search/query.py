@@ -93,6 +93,10 @@ class Query:
     def texts(self) -> list[str]:
         return [t.text for t in self.terms if t.text is not None]
 
+    def keyword_text(self) -> str:
+        """The words the keyword channel looks up: the texts of the query's positive terms."""
+        return " ".join(t.text for t in self.terms if t.text is not None and t.weight > 0)
+
     @property
     def has_image(self) -> bool:
         return any(t.image is not None for t in self.terms)

@@ -1,0 +1,56 @@
+"""What a model with a closed vocabulary can read: the toy model knows the words of its training captions only.
+
+Real CLIP was trained on hundreds of millions of captions and reads any English word. The toy model was trained
+on captions of coloured shapes, so the tokens of "cat" or "rocket" were never trained: their embeddings are
+noise, and such a query lands near whatever the model's untrained directions point at (for the toy: purple
+squares), with a high cosine. No score built on that cosine can be trusted, so for a model that declares its
+vocabulary the CLIP channel abstains on a text query with a word outside it, and on a text document most of
+whose words lie outside it (the toy can't read an English essay); the keyword channel still answers.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from mmrag.search.terms import STOP_CHARACTERS, STOP_WORDS, words
+from mmrag.toy import TOY_MODEL_NAME
+from mmrag.toy.shapes import CLASSES, captions
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The words a model was trained on (query wrapping such as "show me" is always allowed)."""
+
+    known: frozenset[str]
+
+    def unknown(self, text: str) -> list[str]:
+        """The words of ``text`` the model never learnt, in order, without repeats."""
+        out: list[str] = []
+        for word in words(text):
+            if word in self.known or word in STOP_WORDS or word in STOP_CHARACTERS or word.isdigit():
+                continue
+            if word.endswith("s") and word[:-1] in self.known:  # plurals of known words ("circles")
+                continue
+            if word not in out:
+                out.append(word)
+        return out
+
+    def known_share(self, text: str) -> float:
+        """The share of ``text``'s content words the model knows (1 for a text with no content words)."""
+        content = [w for w in words(text) if w not in STOP_WORDS and w not in STOP_CHARACTERS and not w.isdigit()]
+        if not content:
+            return 1.0
+        return sum(w in self.known or (w.endswith("s") and w[:-1] in self.known) for w in content) / len(content)
+
+
+@functools.cache
+def toy_vocabulary() -> Vocabulary:
+    """Every word of the toy model's training captions (English words and Chinese characters)."""
+    return Vocabulary(frozenset(w for cls in CLASSES for caption in captions(cls) for w in words(caption)))
+
+
+def vocabulary_of(clip: Any) -> Vocabulary | None:
+    """The closed vocabulary of ``clip``, or None for a model that reads any word (real CLIP)."""
+    return toy_vocabulary() if getattr(clip, "model_name", None) == TOY_MODEL_NAME else None
