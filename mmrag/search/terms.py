@@ -21,7 +21,7 @@ _STOP_WORDS = (
     "there here some any all me my i you we our show find search display give get see look looking want "
     "please what which where who how do does did have has can could would should"
 )
-STOP_WORDS = frozenset(_STOP_WORDS.split())  # noqa: SIM905 (one line of words reads better than 62 strings)
+STOP_WORDS = frozenset(_STOP_WORDS.split())
 """English words too common, or too much the query's own wrapping ("show me …"), to count as evidence."""
 
 STOP_CHARACTERS = frozenset("的了是在和与或及个只张幅一这那些我你他她它们吗呢吧请找给看显示搜索有没")
