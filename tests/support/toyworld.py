@@ -19,7 +19,6 @@ from PIL import Image, ImageFilter
 from mmrag.kb.records import IMAGE, TEXT
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.model.clip import ClipModel, EncodedImages
-from mmrag.search.calibration import normal_cdf
 from mmrag.search.fusion import with_each_modality
 from mmrag.search.hits import Hit
 from mmrag.search.query import Query
@@ -145,25 +144,34 @@ def raw_cosine_figures(kb: KnowledgeBase, per_class: int, k: int = 10) -> MixedF
     return mixed_figures(results, per_class)
 
 
+def brute_force(kb: KnowledgeBase, searcher: Searcher, text: str, *, keywords: bool = False) -> list[Hit]:
+    """Every stored document scored as the searcher scores a candidate, best first (numpy over all vectors)."""
+    q = Query.text(text)
+    vector = searcher.encoder.vector(q)
+    query_modality, centred = searcher.scorer.query_side(q, vector)
+    understood = searcher.scorer.understood(q)
+    found = {h.id: h for h in searcher.keywords.search(text, limit=10**6)} if keywords else {}
+    scored: list[Hit] = []
+    for m in (IMAGE, TEXT):
+        rows = kb.store.get(m, list(kb.store.metadatas(m)), embeddings=True)
+        matrix = np.stack([np.asarray(r.embedding) for r in rows])
+        cosines = matrix @ vector
+        zs = searcher.calibrator.z_scores(m, vector, cosines)
+        for c, z, r in zip(cosines, zs, rows, strict=True):
+            hit = Hit(r.id, m, "", float(c), float(z), 0.0, r.document, {}, np.asarray(r.embedding, dtype=np.float32))
+            scored.append(searcher._scored(hit, query_modality, centred, understood, found.get(r.id)))
+    scored.sort(key=lambda h: (h.relevance, h.keyword, h.z), reverse=True)
+    return scored
+
+
 def exactness(kb: KnowledgeBase, searcher: Searcher, k: int = 10) -> tuple[float, int, int]:
-    """(mean recall@k of mmrag against brute force, queries with an identical top-k order, queries)."""
-    records = {m: kb.store.get(m, list(kb.store.metadatas(m)), embeddings=True) for m in (IMAGE, TEXT)}
+    """(mean recall@k of mmrag's CLIP channel against brute force, queries with an identical top-k, queries)."""
     overlaps, identical = [], 0
     queries = class_queries()
     for text, _ in queries:
-        vector = searcher.encoder.vector(Query.text(text))
-        scored: list[Hit] = []
-        for m, rows in records.items():
-            matrix = np.stack([np.asarray(r.embedding) for r in rows])
-            cosines = matrix @ vector
-            zs = searcher.calibrator.z_scores(m, vector, cosines)
-            scored += [
-                Hit(r.id, m, "", float(c), float(z), normal_cdf(float(z)), "", {})
-                for c, z, r in zip(cosines, zs, rows, strict=True)
-            ]
-        scored.sort(key=lambda h: h.z, reverse=True)
+        scored = brute_force(kb, searcher, text)
         exact = [h.id for h in with_each_modality(scored[:k], scored)]
-        got = [h.id for h in searcher.search(text, k=k, threshold=0).hits]
+        got = [h.id for h in searcher.search(text, k=k, threshold=0, keywords=False).hits]
         overlaps.append(len(set(exact) & set(got)) / k)
         identical += exact == got
     return statistics.mean(overlaps), identical, len(queries)

@@ -20,12 +20,12 @@ from mmrag.errors import ConfigError
 from mmrag.kb.records import IMAGE, TEXT
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.langchain.retriever import MultimodalRetriever
-from mmrag.search.calibration import normal_cdf
 from mmrag.search.query import EmptyQueryError, Query
 from mmrag.search.searcher import Searcher
 from mmrag.toy.shapes import CLASSES, draw
 from tests.support.files import make_folder
 from tests.support.kbs import open_kb
+from tests.support.toyworld import brute_force
 
 
 @pytest.fixture(scope="session")
@@ -124,19 +124,13 @@ def test_threshold_cuts_and_validates(retriever: MultimodalRetriever) -> None:
 def test_ranks_equal_brute_force_numpy(kb: KnowledgeBase, retriever: MultimodalRetriever) -> None:
     searcher = retriever.searcher
     for query in ["a red circle", "green", "一个黄色的三角形"]:
-        result = searcher.search(query, k=200, threshold=0, fetch_k=200)
-        vector = searcher.encoder.vector(Query.text(query))
-        expected = []
-        for modality in (IMAGE, TEXT):
-            records = kb.store.get(modality, list(kb.store.metadatas(modality)), embeddings=True)
-            matrix = np.stack([np.asarray(r.embedding) for r in records])
-            cosines = matrix @ vector
-            zs = searcher.calibrator.z_scores(modality, vector, cosines)
-            expected += [(float(z), r.id) for z, r in zip(zs, records, strict=True)]
-        expected.sort(reverse=True)
-        assert [h.id for h in result.hits] == [i for _, i in expected]  # all documents: the quota changes nothing
-        got = {h.id: h.relevance for h in result.hits}
-        assert all(abs(got[i] - normal_cdf(z)) < 1e-4 for z, i in expected)
+        for keywords in (False, True):
+            result = searcher.search(query, k=200, threshold=0, fetch_k=200, keywords=keywords)
+            expected = brute_force(kb, searcher, query, keywords=keywords)
+            # all documents: the quota changes nothing
+            assert [h.id for h in result.hits] == [h.id for h in expected]
+            got = {h.id: h.relevance for h in result.hits}
+            assert all(abs(got[h.id] - h.relevance) < 1e-6 for h in expected)
 
 
 def test_raw_cosine_ranking_differs_from_calibrated(kb: KnowledgeBase, retriever: MultimodalRetriever) -> None:
@@ -189,8 +183,8 @@ def test_mmr_and_plain_search_agree_on_what_a_hit_carries(kb: KnowledgeBase) -> 
 
 def test_a_hit_deleted_before_its_documents_are_fetched_is_dropped(kb: KnowledgeBase) -> None:
     searcher = Searcher(kb.store)
-    hits = searcher.search("a red circle", k=3, threshold=0, mmr=True).hits
-    gone = replace(hits[0], id="img-deleted-meanwhile")
+    hits = searcher.search("a red circle", k=3, threshold=0, mmr=True, modality="image").hits
+    gone = replace(hits[0], id="img-deleted-meanwhile", document="")  # image documents are fetched after MMR
     assert [h.id for h in searcher._with_documents([gone, *hits[1:]])] == [h.id for h in hits[1:]]
 
 
