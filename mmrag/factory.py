@@ -91,7 +91,7 @@ def open_knowledge_base(
             settings = replace(settings, model=record.model, pretrained=record.pretrained)
         clip = build_clip(settings)
     store = Store(client, clip, name=settings.collection, location=location, lock_path=lock, freshness=opened.freshness)
-    kb = KnowledgeBase.from_store(store)
+    kb = KnowledgeBase.from_store(store, prior_cache=settings.home / "calibration")
     journal = store.journal_path
     if journal is not None and journal.is_file():  # a removal was interrupted: finish it before anything reads
         with contextlib.suppress(KnowledgeBaseLockedError), store.write_lock():

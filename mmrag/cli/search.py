@@ -60,7 +60,8 @@ def search(
         emit([hit.to_json() for hit in result.hits])
         return
     if not result.hits:
-        typer.echo("no results above the relevance threshold (try --threshold 0)")
+        hint = {"empty": " (add files with `mmrag index FOLDER`)", "filtered": "", "irrelevant": ""}
+        typer.echo(result.message + hint.get(result.reason or "", ""))
     for hit in result.hits:
         what = hit.document.replace("\n", " ")[:100] if hit.modality == "text" else (hit.caption or "")
         typer.echo(f"{hit.relevance:.3f}  {hit.modality:5}  {hit.source}  {what}")
@@ -110,8 +111,10 @@ def classify(
         emit(result.as_dict())
         return
     for score in result.scores:
-        typer.echo(f"{score.probability:7.2%}  {score.label}")
-    if result.best is None:
+        typer.echo(f"{score.probability:7.2%}  {score.label}  (fits the image: {score.match:.0%})")
+    if result.none_fit:
+        typer.echo("none of these labels fits the image (each label's own match is below 50%)")
+    elif result.best is None:
         typer.echo("none of these (best probability below the threshold)")
 
 

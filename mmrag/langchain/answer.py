@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
 NO_LLM_NOTE = "No LLM was used (none configured): here are the most relevant images and passages."
-NOTHING_FOUND = "Nothing in the knowledge base is relevant enough to answer this (no document above the threshold)."
+NOTHING_FOUND = "Nothing in the knowledge base matches this question, so there is nothing to answer it from."
 MAX_PROMPT_IMAGES = 4
 """Retrieved images attached to a vision model's prompt, at most (the best ones)."""
 MAX_PROMPT_IMAGE_SIDE = 512

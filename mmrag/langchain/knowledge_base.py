@@ -74,14 +74,19 @@ class KnowledgeBase:
         self._attach(Store(client, clip, name=name, location=location, lock_path=lock_path, lock_timeout=lock_timeout))
 
     @classmethod
-    def from_store(cls, store: Store) -> KnowledgeBase:
-        """A knowledge base over a store that is already built (how the composition root makes one)."""
+    def from_store(cls, store: Store, *, prior_cache: Path | None = None) -> KnowledgeBase:
+        """A knowledge base over a store that is already built (how the composition root makes one).
+
+        Args:
+            prior_cache: where the model's measured score scale is kept between processes.
+        """
         kb = object.__new__(cls)
-        kb._attach(store)
+        kb._attach(store, prior_cache)
         return kb
 
-    def _attach(self, store: Store) -> None:
+    def _attach(self, store: Store, prior_cache: Path | None = None) -> None:
         self.store = store
+        self._prior_cache = prior_cache
         self._searcher: Searcher | None = None
         self._lock = threading.Lock()
 
@@ -110,7 +115,7 @@ class KnowledgeBase:
         """The calibrated searcher; its caches (query texts, calibration samples) are shared by every retriever."""
         with self._lock:
             if self._searcher is None:
-                self._searcher = Searcher(self.store)
+                self._searcher = Searcher(self.store, prior_cache=self._prior_cache)
             return self._searcher
 
     def check_model(self) -> None:

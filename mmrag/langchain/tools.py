@@ -130,7 +130,7 @@ class ToolContext:
         if self.max_labels < 2:
             msg = f"max_labels must be at least 2, got {self.max_labels}"
             raise ConfigError(msg)
-        self.classifier = ZeroShotClassifier(self.kb.clip)
+        self.classifier = ZeroShotClassifier(self.kb.clip, scorer=self.kb.searcher.scorer)
 
     @classmethod
     def of(
@@ -291,7 +291,8 @@ class ClassifyImageTool(KnowledgeBaseTool):
     name: str = "classify_image"
     description: str = (
         "Zero-shot image classification: the probability of each candidate label for one image, "
-        "relative to the labels given (they sum to 1). Give at least two labels."
+        "relative to the labels given (they sum to 1), and each label's own match (does it describe the "
+        "image at all?). Give at least two labels. If no label fits, say so."
     )
     args_schema: type[BaseModel] = ClassifyInput
 
@@ -300,13 +301,20 @@ class ClassifyImageTool(KnowledgeBaseTool):
             cleaned = _check_labels(labels, self.context.max_labels)
             ref = self._image(image)
             result = self.context.classifier.classify(ref.image, cleaned)
-            lines = [f"{s.probability:7.2%}  {s.label}" for s in result.scores]
-            content = "\n".join([f"Label probabilities for {ref.id or ref.source}:", *lines, *_warned(result.warnings)])
+            lines = [f"{s.probability:7.2%}  {s.label}  (fits the image: {s.match:.0%})" for s in result.scores]
+            verdict = ["None of these labels fits the image."] if result.none_fit else []
+            head = f"Label probabilities for {ref.id or ref.source}:"
+            content = "\n".join([head, *lines, *verdict, *_warned(result.warnings)])
             artifact = ToolArtifact(
                 image=ref.to_json(),
                 best=result.best,
                 labels=[
-                    {"label": s.label, "probability": round(s.probability, 6), "cosine": round(s.cosine, 6)}
+                    {
+                        "label": s.label,
+                        "probability": round(s.probability, 6),
+                        "match": round(s.match, 6),
+                        "cosine": round(s.cosine, 6),
+                    }
                     for s in result.scores
                 ],
                 warnings=list(result.warnings),
@@ -393,7 +401,8 @@ def make_tools(
 
 def _hits_output(title: str, result: SearchResult, hits: Sequence[Hit], extra: ToolArtifact) -> ToolOutput:
     if not hits:
-        lines = [f"{title}: nothing above the relevance threshold."]
+        why = result.message or "nothing in the knowledge base matches"
+        lines = [f"{title}: no results: {why}. Tell the user plainly that nothing matched; don't guess."]
     else:
         lines = [f"{title}: {len(hits)} result{'s' if len(hits) > 1 else ''} ({DATA_NOTE}):"]
         for n, hit in enumerate(hits, 1):

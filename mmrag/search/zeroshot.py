@@ -5,10 +5,15 @@ unit embeddings are averaged and renormalised (prompt ensembling, as in the CLIP
 ``softmax(logit_scale · cosine)`` over the labels, with the model's own learned logit scale. Label
 embeddings are cached. An optional threshold answers "none of these" when no label is likely enough.
 
-**Matching.** An image and a description get their cosine similarity, and a match probability from a
-two-way softmax, at the model's logit scale, between the description and a neutral caption ("a photo."):
-"does this description explain the image better than saying nothing in particular?". The verdict is
-``match`` at probability ≥ 0.5.
+The softmax only compares the labels given: asked "cat or dog?" about a drawing of a square, it still gives
+one of them most of the probability. So each label also gets its **absolute match**, the probability that the
+label describes the image at all, on the same scale as search scores (:mod:`mmrag.search.scoring`: the model's
+prior curve on centred cosines, 0 for words a closed-vocabulary model never learnt). When no label's match
+reaches 0.5, :attr:`Classification.none_fit` says that none of them fits.
+
+**Matching.** An image and a description get their cosine similarity and the same absolute match
+probability; the verdict is ``match`` at probability ≥ 0.5. A description from outside the model's world
+("a cat on a sofa" for the toy model) is judged "no match", not the best of a bad lot.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ import numpy as np
 
 from mmrag.errors import ConfigError
 from mmrag.files.images import ImageSource
+from mmrag.kb.records import IMAGE, TEXT
 from mmrag.model.clip import ClipModel
 from mmrag.model.language import language_warning, scripts
 from mmrag.search.cache import LruCache
+from mmrag.search.query import Query
+from mmrag.search.scoring import Scorer
 from mmrag.vectors import Matrix, normalised_mean
 
 EN_TEMPLATES: tuple[str, ...] = (
@@ -34,15 +42,19 @@ EN_TEMPLATES: tuple[str, ...] = (
     "{}",
 )
 ZH_TEMPLATES: tuple[str, ...] = ("一张{}的照片", "{}的图片", "{}")
-NEUTRAL_CAPTIONS: tuple[str, ...] = ("a photo.", "an image.", "a picture.")
 MAX_LABELS = 512
+MATCH_AT = 0.5
+"""An absolute match probability from which a description (or a label) is said to fit the image."""
 
 
 @dataclass(frozen=True)
 class LabelScore:
+    """A label's softmax probability among the labels given, its cosine, and its absolute match."""
+
     label: str
     probability: float
     cosine: float
+    match: float = 0.0
 
 
 @dataclass
@@ -55,6 +67,11 @@ class Classification:
 
     def as_dict(self) -> dict[str, float]:
         return {s.label: s.probability for s in self.scores}
+
+    @property
+    def none_fit(self) -> bool:
+        """No label describes the image (every absolute match below 0.5)."""
+        return all(s.match < MATCH_AT for s in self.scores)
 
 
 @dataclass(frozen=True)
@@ -83,13 +100,21 @@ class ZeroShotClassifier:
         cache_size: label embeddings kept.
     """
 
-    def __init__(self, clip: ClipModel, templates: Sequence[str] | None = None, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        clip: ClipModel,
+        templates: Sequence[str] | None = None,
+        cache_size: int = 4096,
+        *,
+        scorer: Scorer | None = None,
+    ) -> None:
         if templates is not None and (not templates or any("{}" not in t for t in templates)):
             msg = "each prompt template must contain {} where the label goes, e.g. 'a photo of a {}.'"
             raise ConfigError(msg)
         self.clip = clip
         self.templates = tuple(templates) if templates is not None else None
         self.cache: LruCache[tuple[str, tuple[str, ...]], Matrix] = LruCache(cache_size)
+        self.scorer = scorer or Scorer(clip)
 
     def label_vectors(self, labels: Sequence[str], templates: Sequence[str] | None = None) -> Matrix:
         """One unit vector per label: the renormalised mean of its templated prompts' embeddings."""
@@ -139,7 +164,9 @@ class ZeroShotClassifier:
         probabilities = np.exp(logits - logits.max())
         probabilities /= probabilities.sum()
         order = np.argsort(-probabilities, kind="stable")
-        scores = [LabelScore(labels[i], float(probabilities[i]), float(cosines[i])) for i in order]
+        vectors = self.label_vectors(labels, templates)
+        matches = [self._absolute(label, vectors[i], vector) for i, label in enumerate(labels)]
+        scores = [LabelScore(labels[i], float(probabilities[i]), float(cosines[i]), matches[i]) for i in order]
         best = scores[0].label if threshold is None or scores[0].probability >= threshold else None
         warning = language_warning(labels, self.clip.label)
         return Classification(scores[:top_k] if top_k else scores, best, [warning] if warning else [])
@@ -151,18 +178,16 @@ class ZeroShotClassifier:
             raise ConfigError(msg)
         vector = self._image_vector(image)
         described = self.clip.encode_query_texts([text])[0]
-        neutral = self._neutral()
-        cos_text = float(described @ vector)
-        cos_neutral = float(neutral @ vector)
-        probability = float(1.0 / (1.0 + np.exp(-self.clip.logit_scale * (cos_text - cos_neutral))))
+        probability = self._absolute(text, described, vector)
         warning = language_warning([text], self.clip.label)
-        return Match(cos_text, probability, probability >= 0.5, (warning,) if warning else ())
+        return Match(float(described @ vector), probability, probability >= MATCH_AT, (warning,) if warning else ())
 
-    def _neutral(self) -> Matrix:
-        key = ("", NEUTRAL_CAPTIONS)
-        return self.cache.get_many([key], lambda _: [normalised_mean(self.clip.encode_query_texts(NEUTRAL_CAPTIONS))])[
-            0
-        ]
+    def _absolute(self, text: str, text_vector: Matrix, image_vector: Matrix) -> float:
+        """P(the text describes the image), as search scores an image for a text query."""
+        query = Query.text(text)
+        _, centred = self.scorer.query_side(query, text_vector)
+        probability = float(self.scorer.relevance(TEXT, centred, IMAGE, image_vector[None, :])[0])
+        return probability * self.scorer.understood(query)
 
     def _image_vector(self, image: ImageSource | Matrix) -> Matrix:
         if isinstance(image, np.ndarray):

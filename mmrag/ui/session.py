@@ -227,7 +227,7 @@ def similar_images(kb: KnowledgeBase, image: Path, *, k: int = DEFAULT_K) -> lis
 
 def classifier(workspace: Workspace) -> ZeroShotClassifier:
     """A zero-shot classifier over the workspace's model (the page caches one per workspace)."""
-    return ZeroShotClassifier(workspace.kb.clip)
+    return ZeroShotClassifier(workspace.kb.clip, scorer=workspace.kb.searcher.scorer)
 
 
 def keep_upload(workspace: Workspace, name: str, data: bytes) -> SavedUpload:
