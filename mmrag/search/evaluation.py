@@ -9,9 +9,9 @@ as JSON lines, or as CSV with the columns ``query`` and ``relevant`` (entries se
 matches a hit whose source path ends with it, or whose path (or file name) matches it as a glob pattern.
 
 :func:`evaluate` runs each query once (threshold 0, so ranks are known) and reports, per modality, recall@k,
-hit@k (a relevant document in the top k), MRR and nDCG@10; on the ``none`` queries the abstention precision and recall at the threshold; the precision
-of what would be shown (hits at or above the threshold); and a calibration table of score bins against the
-precision observed in each, with its expected calibration error (ECE).
+hit@k (a relevant document in the top k), MRR and nDCG@10; on the ``none`` queries the abstention precision and
+recall at the threshold; the precision of what would be shown (hits at or above the threshold); and a
+calibration table of score bins against the precision observed in each, with its expected calibration error.
 """
 
 from __future__ import annotations
