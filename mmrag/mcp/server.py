@@ -74,9 +74,7 @@ def build_server(
 
 def server_for(context: ToolContext, specs: Sequence[ToolSpec]) -> Server[Any, Any]:
     """An MCP server offering ``specs`` over ``context``."""
-    from mmrag import __version__
-
-    server: Server[Any, Any] = Server(SERVER_NAME, version=__version__, instructions=INSTRUCTIONS)
+    server: Server[Any, Any] = Server(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS)
     by_name = {spec.name: spec for spec in specs}
     listed = [mcp_tool(spec) for spec in specs]
 
@@ -125,6 +123,17 @@ def call_result(result: ToolResult, context: ToolContext) -> types.CallToolResul
         data = base64.b64encode(image.data).decode("ascii")
         content.append(types.ImageContent(type="image", data=data, mimeType=image.mime_type))
     return types.CallToolResult(content=content, structuredContent=result.structured(context.view), isError=False)
+
+
+def _version() -> str:
+    """mmrag's installed version (read from the package metadata: importing ``mmrag`` itself would name every
+    layer, LangChain included)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mmrag")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _error(message: str) -> types.CallToolResult:
