@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,9 +30,14 @@ DEFAULT_PORT = 8765
 
 
 async def run_stdio(server: Server[Any, Any]) -> None:
-    """Serve ``server`` over this process's stdin and stdout until the client closes them."""
+    """Serve ``server`` over this process's stdin and stdout until the client closes them.
+
+    stdout carries the protocol alone: once the transport holds it, anything else printed in this process
+    (a library's stray ``print``) goes to stderr.
+    """
     async with stdio_server() as (read, write):
-        await server.run(read, write, server.create_initialization_options())
+        with contextlib.redirect_stdout(sys.stderr):
+            await server.run(read, write, server.create_initialization_options())
 
 
 def check_loopback(host: str) -> None:

@@ -31,11 +31,12 @@ def text_of(result: types.CallToolResult) -> str:
     return "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))
 
 
-async def check_session(session: ClientSession, kb: KnowledgeBase) -> None:
-    """What every transport must do: list the five read-only tools, search with images, refuse a system file."""
+async def check_session(session: ClientSession, kb: KnowledgeBase, *, allow_add: bool = False) -> None:
+    """What every transport must do: list the five read-only tools (and the add tool when the server allows it),
+    search with images, refuse a system file, send no absolute path."""
     tools = (await session.list_tools()).tools
-    assert [t.name for t in tools] == READ_ONLY
-    assert all(t.annotations is not None and t.annotations.readOnlyHint for t in tools)
+    assert [t.name for t in tools] == READ_ONLY + (["add_to_knowledge_base"] if allow_add else [])
+    assert [t.annotations is not None and t.annotations.readOnlyHint for t in tools] == [True] * 5 + [False] * allow_add
     found = await session.call_tool("search_images", {"query": "a red circle", "k": 2})
     assert not found.isError
     assert "source=red_circle_0" in text_of(found)
@@ -81,8 +82,10 @@ async def test_stdio_server_process_serves_the_tools_and_an_agent(tools_kb: Know
 @pytest.fixture(scope="module")
 def http_server(tools_kb: KnowledgeBase) -> Iterator[str]:
     port = free_port()
+    command = [sys.executable, "-m", "mmrag", "mcp", "--transport", "http", "--port", str(port)]
+    # --allow-add: the add tool is listed, never called (tools_kb is shared by the session's tests).
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mmrag", "mcp", "--transport", "http", "--port", str(port), "--db", tools_kb.location],
+        [*command, "--db", tools_kb.location, "--allow-add"],
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -102,11 +105,11 @@ def http_server(tools_kb: KnowledgeBase) -> Iterator[str]:
 async def test_streamable_http_on_loopback(http_server: str, tools_kb: KnowledgeBase) -> None:
     async with streamable_http_client(http_server) as (read, write, _), ClientSession(read, write) as session:
         await session.initialize()
-        await check_session(session, tools_kb)
+        await check_session(session, tools_kb, allow_add=True)
     client = MultiServerMCPClient({"mmrag": {"url": http_server, "transport": "streamable_http"}})
     async with client.session("mmrag") as session:
         tools = await load_mcp_tools(session)
-        assert [t.name for t in tools] == READ_ONLY
+        assert [t.name for t in tools] == [*READ_ONLY, "add_to_knowledge_base"]
 
 
 def test_http_refuses_other_hosts(http_server: str, mmrag_cli: MmragCli) -> None:
