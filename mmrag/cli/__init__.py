@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from mmrag.cli import answer, eval, kb, models, search, ui  # noqa: F401  (they register their commands)
+from mmrag.cli import answer, eval, kb, mcp, models, search, ui  # noqa: F401  (they register their commands)
 from mmrag.cli.common import cli
 from mmrag.errors import MmragError
 from mmrag.files.paths import printable

@@ -177,6 +177,7 @@ def build_agent(
     max_labels: int = DEFAULT_MAX_LABELS,
     system_prompt: str = AGENT_SYSTEM_PROMPT,
     checkpointer: Any = None,
+    full_paths: bool = False,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """A LangChain agent (``create_agent``) that answers with mmrag's five tools over ``kb``.
 
@@ -190,13 +191,15 @@ def build_agent(
         max_labels: the most labels one classification takes.
         system_prompt: replaces :data:`AGENT_SYSTEM_PROMPT`.
         checkpointer: a LangGraph checkpointer, for conversations (invoke with a ``thread_id``).
+        full_paths: the tools show the model absolute paths (by default, paths relative to the knowledge
+            base's folders; see :mod:`mmrag.tools.paths`).
 
     Raises:
         ConfigError: a limit out of range.
         LLMUnavailableError: ``llm`` names a chat model that can't be created.
     """
     limits = AgentLimitsMiddleware(max_steps=max_steps, timeout_s=timeout_s)
-    tools = make_tools(kb, roots=roots, max_k=max_k, max_labels=max_labels)
+    tools = make_tools(kb, roots=roots, max_k=max_k, max_labels=max_labels, full_paths=full_paths)
     model = load_chat_model(llm) if isinstance(llm, str) else llm
     agent = create_agent(
         model, tools, system_prompt=system_prompt, middleware=[limits], checkpointer=checkpointer, name="mmrag"

@@ -6,7 +6,7 @@ built once per session: the ``tools_kb`` fixture (tests/conftest.py), which the 
 
 from __future__ import annotations
 
-import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,9 @@ from langchain_core.tools import BaseTool
 from langchain_tests.integration_tests import ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
 
-from mmrag.errors import ConfigError, ImageNotFoundError, PathNotAllowedError
+from mmrag.errors import ConfigError, CorruptStoreError, ImageNotFoundError, PathNotAllowedError
 from mmrag.kb.guard import ImageGuard, resolve_image_argument
+from mmrag.kb.store import corrupt_message
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.langchain.tools import (
     ClassifyImageTool,
@@ -28,8 +29,12 @@ from mmrag.langchain.tools import (
     ToolContext,
     make_tools,
 )
-from mmrag.toy.shapes import CLASSES, draw
+from mmrag.tools.paths import PathView
+from tests.support.attacks import hostile_arguments, make_jail, outside_reads
 from tests.support.kbs import LABELS, image_id_of, kb_folder
+
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[\w.-]+/")
+"""An absolute POSIX path (two components or more) in text sent to the LLM."""
 
 
 def tool_call(tool: BaseTool, **args: Any) -> ToolMessage:
@@ -217,7 +222,7 @@ def test_classify_and_match(kb: KnowledgeBase, tools: dict[str, BaseTool]) -> No
     classified = tool_call(tools["classify_image"], image=star, labels=LABELS)
     assert classified.artifact["best"] == "blue star"
     assert sum(s["probability"] for s in classified.artifact["labels"]) == pytest.approx(1.0, abs=1e-4)
-    assert classified.content.splitlines()[1].endswith("blue star")
+    assert classified.content.splitlines()[1].split("  (fits")[0].endswith("blue star")
     yes = tool_call(tools["match_image_text"], image=star, text="a blue star")
     no = tool_call(tools["match_image_text"], image=star, text="a red circle")
     assert yes.artifact["match"] is True
@@ -257,48 +262,15 @@ def test_unknown_ids_are_clear_errors(tools: dict[str, BaseTool]) -> None:
 
 
 @pytest.fixture
-def jail(tmp_path: Path, kb: KnowledgeBase) -> dict[str, Path]:
-    """An extra root ``uploads`` with a good image and links out, and a real image outside every root."""
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    secret = outside / "secret.png"
-    draw(CLASSES[0], random.Random(1), size=64).save(secret)
-    uploads = tmp_path / "uploads"
-    uploads.mkdir()
-    draw(CLASSES[0], random.Random(2), size=64).save(uploads / "ok.png")
-    (uploads / "link.png").symlink_to(secret)
-    (uploads / "linked-dir").symlink_to(outside, target_is_directory=True)
-    (uploads / "inside-link.png").symlink_to(uploads / "ok.png")
-    return {"outside": outside, "secret": secret, "uploads": uploads}
-
-
-def _attacks(jail: dict[str, Path]) -> list[tuple[str, str]]:
-    """(argument, what the refusal says): every argument names a readable image outside the roots."""
-    secret = str(jail["secret"])
-    return [
-        ("../outside/secret.png", "contains '..'"),
-        (str(jail["uploads"] / ".." / "outside" / "secret.png"), "contains '..'"),
-        (secret, "outside the allowed folders"),
-        ("/etc/passwd", "outside the allowed folders"),
-        ("/etc/shadow", "outside the allowed folders"),
-        ("link.png", "symbolic link"),
-        (str(jail["uploads"] / "link.png"), "symbolic link"),
-        ("linked-dir/secret.png", "symbolic link"),
-        ("ok.png\x00/../../outside/secret.png", "NUL byte"),
-        (secret + "\x00", "NUL byte"),
-        ("file://" + secret, "URL"),
-        ("http://example.com/secret.png", "URL"),
-        ("data:image/png;base64,iVBORw0KGgo=", "URL"),
-        ("~/secret.png", "starts with '~'"),
-        (".hidden/secret.png", "hidden"),
-    ]
+def jail(tmp_path: Path) -> dict[str, Path]:
+    return make_jail(tmp_path)
 
 
 def test_confined_arguments_are_refused_and_nothing_is_read(
     kb: KnowledgeBase, jail: dict[str, Path], opened: list[str]
 ) -> None:
     tools = {tool.name: tool for tool in make_tools(kb, roots=[jail["uploads"]])}
-    for argument, reason in _attacks(jail):
+    for argument, reason in hostile_arguments(jail):
         for name, extra in [
             ("classify_image", {"labels": LABELS}),
             ("match_image_text", {"text": "a red circle"}),
@@ -307,8 +279,8 @@ def test_confined_arguments_are_refused_and_nothing_is_read(
             message = tool_call(tools[name], image=argument, **extra)
             assert message.status == "error", (name, argument)
             assert reason in message.content, (name, argument, message.content)
-    reads = [p for p in opened if "outside" in p or "secret" in p or p.startswith("/etc")]
-    assert reads == []
+            assert _leaks(message.content, _private(kb, jail["uploads"])) == [], message.content
+    assert outside_reads(opened) == []
 
 
 def test_allowed_paths_are_read_and_recorded(kb: KnowledgeBase, jail: dict[str, Path], opened: list[str]) -> None:
@@ -324,7 +296,7 @@ def test_allowed_paths_are_read_and_recorded(kb: KnowledgeBase, jail: dict[str, 
 def test_resolve_image_argument_raises_typed_errors(jail: dict[str, Path]) -> None:
     roots = [jail["uploads"]]
     assert resolve_image_argument("ok.png", roots=roots, store=None).path == jail["uploads"] / "ok.png"
-    for argument, reason in _attacks(jail):
+    for argument, reason in hostile_arguments(jail):
         with pytest.raises(PathNotAllowedError, match=reason.replace("'", ".")):
             resolve_image_argument(argument, roots=roots, store=None)
     with pytest.raises(ImageNotFoundError):
@@ -339,3 +311,103 @@ def test_default_roots_are_the_knowledge_base_image_folders(kb: KnowledgeBase, t
     assert ImageGuard(kb.store, [tmp_path]).roots == (images, tmp_path)
     assert Path("/") not in ImageGuard(kb.store, [images / "sub"]).roots  # nested roots collapse
     assert ImageGuard(kb.store, [images / "sub"]).roots == (images,)
+
+
+# --- what goes to the LLM: no absolute paths, no knowledge-base location ----------------------------------
+
+
+def _private(kb: KnowledgeBase, *more: Path) -> list[str]:
+    """What must not reach the LLM: the KB's location, its folders and the home folder."""
+    return [kb.location, str(kb_folder(kb)), str(Path.home()), *(str(p) for p in more)]
+
+
+def _leaks(text: str, private: list[str]) -> list[str]:
+    return [p for p in private if p in text]
+
+
+def test_contents_show_sources_relative_to_the_folders(kb: KnowledgeBase, tools: dict[str, BaseTool]) -> None:
+    message = tool_call(tools["search_knowledge_base"], query="a red circle", k=4)
+    assert "source=red_circle_01.png" in message.content
+    assert "source=red_circle.md" in message.content
+    assert not ABSOLUTE_PATH.search(message.content), message.content
+    assert all(Path(h["source"]).is_absolute() for h in message.artifact["hits"])  # programs keep full paths
+    by_path = tool_call(tools["find_similar_images"], image="red_circle_01.png", k=2)
+    assert by_path.content.startswith("Images similar to red_circle_01.png")
+    assert _leaks(by_path.content, _private(kb)) == []
+    # A shown source is an argument the image tools take back.
+    shown = next(line for line in message.content.splitlines() if "source=red_circle_02.png" in line)
+    assert shown
+    again = tool_call(tools["match_image_text"], image="red_circle_02.png", text="a red circle")
+    assert again.status == "success"
+    assert again.artifact["image"]["source"] == (kb_folder(kb) / "images" / "red_circle_02.png").as_posix()
+
+
+class _DamagedKnowledgeBase:
+    """The tools_kb whose searches fail as a damaged store's do (the message names its location)."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.store = kb.store
+        self.clip = kb.clip
+
+    @property
+    def searcher(self) -> Any:
+        raise CorruptStoreError(corrupt_message(self.kb.location))
+
+    def add_files(self, paths: Any) -> Any:
+        return self.kb.add_files(paths)
+
+
+def _failing_calls(kb: KnowledgeBase) -> list[tuple[str, dict[str, Any], str]]:
+    """(tool, arguments, what the message says): an mmrag error from every tool, most naming a path."""
+    images = kb_folder(kb) / "images"
+    return [
+        ("classify_image", {"image": "img-" + "0" * 24, "labels": LABELS}, "in the knowledge base at <kb>"),
+        ("match_image_text", {"image": "missing.png", "text": "a red circle"}, "under the allowed folders (images)"),
+        ("find_similar_images", {"image": str(images / "nope.png")}, "no image file 'nope.png'"),
+        ("classify_image", {"image": str(images / ".." / "notes" / "x.png"), "labels": LABELS}, "'../notes/x.png'"),
+        ("match_image_text", {"image": "txt-" + "0" * 24 + "-00000", "text": "x"}, "text passage's id"),
+        ("find_similar_images", {"image": "/etc/hostname", "k": 2}, "'/etc/hostname' is outside"),
+    ]
+
+
+def test_errors_of_every_tool_carry_no_absolute_paths(kb: KnowledgeBase, tools: dict[str, BaseTool]) -> None:
+    for name, args, says in _failing_calls(kb):
+        message = tool_call(tools[name], **args)
+        assert message.status == "error", (name, args)
+        assert says in message.content, (name, message.content)
+        assert _leaks(message.content, _private(kb)) == [], (name, message.content)
+    damaged = {tool.name: tool for tool in make_tools(_DamagedKnowledgeBase(kb))}
+    for name in ("search_knowledge_base", "search_images"):
+        message = tool_call(damaged[name], query="a red circle")
+        assert message.status == "error"
+        assert message.content.startswith("the knowledge base at <kb> is damaged")
+        assert _leaks(message.content, _private(kb)) == []
+
+
+def test_full_paths_sends_paths_as_they_are(kb: KnowledgeBase) -> None:
+    tools = {tool.name: tool for tool in make_tools(kb, full_paths=True)}
+    message = tool_call(tools["search_images"], query="a red circle", k=2)
+    assert f"source={(kb_folder(kb) / 'images').as_posix()}/red_circle_0" in message.content
+    missing = tool_call(tools["classify_image"], image="img-" + "0" * 24, labels=LABELS)
+    assert kb.location in missing.content
+
+
+def test_path_view_redacts_folders_location_home_and_other_paths(tmp_path: Path) -> None:
+    photos, notes = tmp_path / "photos", tmp_path / "notes"
+    view = PathView(lambda: (photos, notes), str(tmp_path / "kb"))
+    assert view.show(f"{photos}/trips/beach.jpg") == "trips/beach.jpg"
+    assert view.show("/elsewhere/x.png") == "x.png"
+    assert view.show("img-0123") == "img-0123"
+    message = (
+        f"'{photos}/a.png' is outside ({photos}, {notes}); the knowledge base at {tmp_path}/kb; "
+        f"lock {tmp_path}/kb.lock; "
+        f"{Path.home()}/.cache/x; see /opt/models/weights.bin and http://example.com/a/b and and/or"
+    )
+    redacted = view.redact(message, keep=["/opt/models/weights.bin"])
+    assert redacted == (
+        "'a.png' is outside (photos, notes); the knowledge base at <kb>; lock …/kb.lock; "
+        "~/.cache/x; see /opt/models/weights.bin and http://example.com/a/b and and/or"
+    )
+    assert view.redact(message).count("…/weights.bin") == 1
+    assert PathView(lambda: (photos,), "kb", full_paths=True).redact(message) == message
