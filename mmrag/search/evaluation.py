@@ -8,7 +8,8 @@ A labelled query names what should come back, or ``none`` when nothing in the kn
 as JSON lines, or as CSV with the columns ``query`` and ``relevant`` (entries separated by ``|``). An entry
 matches a hit whose source path ends with it, or whose path (or file name) matches it as a glob pattern.
 
-:func:`evaluate` runs each query once (threshold 0, so ranks are known) and reports, per modality, recall@k,
+:func:`evaluate` runs each query once and reports, over what would be shown (hits at or above the threshold),
+per modality, recall@k,
 hit@k (a relevant document in the top k), MRR and nDCG@10; on the ``none`` queries the abstention precision and
 recall at the threshold; the precision of what would be shown (hits at or above the threshold); and a
 calibration table of score bins against the precision observed in each, with its expected calibration error.
@@ -157,8 +158,12 @@ def evaluate(
             abstained_right += abstains
             continue
         total = _relevant_total(searcher, lq)
-        for modality in ("all", IMAGE, TEXT):
-            keep = [(h, r) for h, r in zip(hits, relevant, strict=True) if modality in ("all", h.modality)]
+        for modality in ("all", IMAGE, TEXT):  # ranks of what would be shown: hits at or above the threshold
+            keep = [
+                (h, r)
+                for h, r in zip(hits, relevant, strict=True)
+                if modality in ("all", h.modality) and h.relevance >= threshold
+            ]
             want = total.get(modality, 0)
             if want == 0:
                 continue

@@ -13,7 +13,8 @@ cached (LRU), so repeated queries skip the text tower.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -92,6 +93,10 @@ class Query:
     @property
     def texts(self) -> list[str]:
         return [t.text for t in self.terms if t.text is not None]
+
+    def with_texts(self, change: Callable[[str], str]) -> Query:
+        """The same query with each text term's text passed through ``change``."""
+        return Query(tuple(replace(t, text=change(t.text)) if t.text is not None else t for t in self.terms))
 
     def keyword_text(self) -> str:
         """The words the keyword channel looks up: the texts of the query's positive terms."""

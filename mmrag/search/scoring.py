@@ -104,6 +104,11 @@ class Scorer:
             _MEMO.append(prior)
         return prior
 
+    def readable_query(self, query: Query) -> Query:
+        """The query as the model reads it best (closed vocabularies: see ``Vocabulary.normalise``)."""
+        vocabulary = self.vocabulary
+        return query if vocabulary is None else query.with_texts(lambda t: vocabulary.normalise(t) or t)
+
     def understood(self, query: Query) -> float:
         """1 if the model can read every text term of ``query``; 0 if a term has a word it never learnt."""
         if self.vocabulary is None:

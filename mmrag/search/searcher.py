@@ -101,7 +101,7 @@ class Searcher:
         q = Query.of(query)
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        vector = self.encoder.vector(q)
+        vector = self.encoder.vector(self.scorer.readable_query(q))
         timings["encode"] = time.perf_counter() - start
 
         start = time.perf_counter()

@@ -11,12 +11,15 @@ whose words lie outside it (the toy can't read an English essay); the keyword ch
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from mmrag.search.terms import STOP_CHARACTERS, STOP_WORDS, words
 from mmrag.toy import TOY_MODEL_NAME
 from mmrag.toy.shapes import CLASSES, captions
+
+_TOKEN = re.compile(r"[A-Za-z]+|[\u3400-\u9fff]|\s+|[^A-Za-z\u3400-\u9fff\s]+")
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,28 @@ class Vocabulary:
         for word in words(text):
             if word in self.known or word in STOP_WORDS or word in STOP_CHARACTERS or word.isdigit():
                 continue
-            if word.endswith("s") and word[:-1] in self.known:  # plurals of known words ("circles")
+            if word.endswith("s") and word[:-1] in self.known:  # plurals, which normalise() folds
                 continue
             if word not in out:
                 out.append(word)
         return out
+
+    def normalise(self, text: str) -> str:
+        """``text`` as the model can read it: plurals of known words folded ("circles" → "circle"), and the
+        query's wrapping words the model never learnt ("show me", "找") left out. Other words stay as they
+        are (and :meth:`unknown` reports them)."""
+        out: list[str] = []
+        for token in _TOKEN.findall(text):
+            word = token.lower()
+            if word.isspace() or word in self.known or not (word[0].isalnum()):
+                out.append(token)
+            elif word.endswith("s") and word[:-1] in self.known:
+                out.append(token[:-1])
+            elif word in STOP_WORDS or word in STOP_CHARACTERS:
+                continue
+            else:
+                out.append(token)
+        return " ".join("".join(out).split())
 
     def known_share(self, text: str) -> float:
         """The share of ``text``'s content words the model knows (1 for a text with no content words)."""

@@ -177,7 +177,8 @@ class ZeroShotClassifier:
             msg = "the description to match is empty"
             raise ConfigError(msg)
         vector = self._image_vector(image)
-        described = self.clip.encode_query_texts([text])[0]
+        readable = self.scorer.readable_query(Query.text(text)).texts[0]
+        described = self.clip.encode_query_texts([readable])[0]
         probability = self._absolute(text, described, vector)
         warning = language_warning([text], self.clip.label)
         return Match(float(described @ vector), probability, probability >= MATCH_AT, (warning,) if warning else ())

@@ -71,10 +71,17 @@ class ToolContext:
         self.max_k = max_k
         self.max_labels = max_labels
         self.full_paths = full_paths
-        self.classifier = ZeroShotClassifier(kb.clip, scorer=kb.searcher.scorer)
+        self._classifier: ZeroShotClassifier | None = None
         self.view = PathView(self.folders, kb.store.location, full_paths=full_paths)
         self._text_folders: tuple[int, tuple[Path, ...]] = (-1, ())
         self._lock = threading.Lock()
+
+    @property
+    def classifier(self) -> ZeroShotClassifier:
+        """Zero-shot classification on the knowledge base's score scale (made on first use)."""
+        if self._classifier is None:
+            self._classifier = ZeroShotClassifier(self.kb.clip, scorer=self.kb.searcher.scorer)
+        return self._classifier
 
     @classmethod
     def of(

@@ -1,8 +1,8 @@
 """Drawings of the toy world made another way than the toy's training renderer (and than its probe set).
 
 Meaning must not be graded on the images a model was tuned on. These draw the same 24 classes as a person
-might sketch them: a wobbly hand-drawn outline in the class colour with a hatched or partial fill, on lined or
-speckled paper, at sizes and aspect ratios the training renderer never uses, saved through JPEG.
+might draw them with a marker: a wobbly hand-drawn shape filled with the class colour and outlined darker, on
+lined or speckled paper, at sizes and aspect ratios the training renderer never uses, saved through JPEG.
 """
 
 from __future__ import annotations
@@ -30,14 +30,17 @@ def sketch(cls: ToyClass, rng: random.Random) -> Image.Image:
             x, y = rng.randrange(width), rng.randrange(height)
             g = rng.randint(150, 210)
             pen.point((x, y), fill=(g, g, g))
-    radius = rng.uniform(0.25, 0.38) * min(width, height)
-    cx = rng.uniform(radius + 4, width - radius - 4)
-    cy = rng.uniform(radius + 4, height - radius - 4)
+    side = min(width, height)
+    radius = rng.uniform(0.25, 0.38) * side
+    # inside the central square: CLIP's preprocessing crops a wide frame to it, as it would a photo
+    slack = side / 2 - radius - 4
+    cx = width / 2 + rng.uniform(-slack, slack)
+    cy = height / 2 + rng.uniform(-slack, slack)
     points = _outline(cls.shape.en, cx, cy, radius, rng)
     colour = tuple(max(0, min(255, c + rng.randint(-20, 20))) for c in cls.colour.rgb)
     fill = Image.new("RGB", (width, height), colour)
     mask = Image.new("L", (width, height), 0)
-    ImageDraw.Draw(mask).polygon(points, fill=rng.randint(170, 235))
+    ImageDraw.Draw(mask).polygon(points, fill=255)
     canvas = Image.composite(fill, canvas, mask)
     pen = ImageDraw.Draw(canvas)
     pen.line([*points, points[0]], fill=tuple(int(c * 0.6) for c in colour), width=rng.randint(3, 6), joint="curve")

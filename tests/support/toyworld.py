@@ -147,7 +147,7 @@ def raw_cosine_figures(kb: KnowledgeBase, per_class: int, k: int = 10) -> MixedF
 def brute_force(kb: KnowledgeBase, searcher: Searcher, text: str, *, keywords: bool = False) -> list[Hit]:
     """Every stored document scored as the searcher scores a candidate, best first (numpy over all vectors)."""
     q = Query.text(text)
-    vector = searcher.encoder.vector(q)
+    vector = searcher.encoder.vector(searcher.scorer.readable_query(q))
     query_modality, centred = searcher.scorer.query_side(q, vector)
     understood = searcher.scorer.understood(q)
     found = {h.id: h for h in searcher.keywords.search(text, limit=10**6)} if keywords else {}
