@@ -26,8 +26,9 @@ from mmrag.ui.session import IMAGE, TEXT, LLMUnavailableError, MmragError, thumb
 
 MODALITY_LABELS = {"all": "images and text", IMAGE: "images only", TEXT: "text only"}
 ACTIONS = ("Find similar", "Classify into labels", "Match a description", "Add to the knowledge base")
-CHAT_HEIGHT = 560
-"""Pixels of chat history above the input (the history scrolls; the input stays under it)."""
+# Bare strings at the top level of this script would be drawn (Streamlit's "magic"): comments only here.
+CHAT_HEIGHT = 560  # pixels of chat history above its input (the history scrolls; the input stays under it)
+TOOLS_HEIGHT = 640  # the tools beside the chat scroll inside this height, so the page itself stays put
 GRID_COLUMNS = 3
 
 
@@ -68,17 +69,17 @@ class Shown:
 @st.dialog("Image", width="large")
 def enlarge(item: Shown) -> None:
     """The original file at the dialog's full width, with its caption, source and score."""
-    path = Path(item.source)
-    if path.is_file():
-        st.image(str(path), width="stretch")
-    else:
-        st.image(_thumbnail(item.thumbnail), width="stretch")
-        st.warning(f"The original file is gone; this is the stored thumbnail. ({item.source})")
     st.markdown(f"**{plain(item.caption or session.short_name(item.source))}**")
     facts = [f"Source: `{item.source}`"]
     if item.score is not None:
         facts.append(f"Score (calibrated relevance): {item.score:.2f}")
     st.caption("  \n".join(facts))
+    path = Path(item.source)
+    if path.is_file():
+        st.image(str(path), width="stretch")
+    else:
+        st.warning("The original file is gone; this is the stored thumbnail.")
+        st.image(_thumbnail(item.thumbnail), width="stretch")
 
 
 def _thumbnail(thumbnail: str | bytes) -> bytes:
@@ -401,7 +402,7 @@ with chat_column:
 
 # --- image tools ----------------------------------------------------------------------------------
 
-with tools_column:
+with tools_column, st.container(height=TOOLS_HEIGHT, border=False, key="tools"):
     image_tab, kb_tab = st.tabs(["Image", "Knowledge base"])
 
 with image_tab:
@@ -508,12 +509,12 @@ with kb_tab:
         st.caption(shown.summary())
         image_grid([Shown(None, i.source, None, i.caption, i.thumbnail) for i in shown.items], key="gallery")
         if shown.pages > 1:
-            back, where, forward = st.columns([1, 2, 1], vertical_alignment="center")
-            back.button("‹ Previous", key="gallery_prev", disabled=shown.page == 0, on_click=turn_page, args=(-1,))
-            where.caption(f"Page {shown.page + 1} of {shown.pages}")
-            forward.button(
-                "Next ›", key="gallery_next", disabled=shown.page + 1 >= shown.pages, on_click=turn_page, args=(1,)
-            )
+            with st.container(horizontal=True, vertical_alignment="center", key="gallery_pager"):
+                st.button("‹ Previous", key="gallery_prev", disabled=shown.page == 0, on_click=turn_page, args=(-1,))
+                st.caption(f"Page {shown.page + 1} of {shown.pages}")
+                st.button(
+                    "Next ›", key="gallery_next", disabled=shown.page + 1 >= shown.pages, on_click=turn_page, args=(1,)
+                )
         st.subheader("Delete a document")
         st.selectbox("File", session.document_sources(ws.kb), index=None, key="delete_source")
         st.button(
