@@ -106,7 +106,7 @@ def test_sigterm_stops_the_streamlit_child_and_the_parent_stays_light(tmp_path: 
         assert peak_kb < 200 * 1024, f"the mmrag ui parent peaked at {peak_kb / 1024:.0f} MB"
 
         os.kill(parent.pid, signal.SIGTERM)
-        assert parent.wait(timeout=30) == 0
+        assert parent.wait(timeout=30) in (0, 128 + signal.SIGTERM)  # Streamlit exits 0, or dies of the signal
         assert wait_gone(kids[0], 15), "the Streamlit child outlived `kill -TERM` on mmrag ui"
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, "something still serves the UI's port"
