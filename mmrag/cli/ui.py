@@ -42,7 +42,8 @@ def ui_script() -> Path:
 
 STOP_GRACE_S = 10.0
 """Seconds the Streamlit child gets to stop after a forwarded signal, before it is killed."""
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+"""The signals passed on to the child (SIGHUP where the platform has it)."""
 _INDEX_SCRIPT = "import sys; from mmrag.cli.ui import index_main; raise SystemExit(index_main(sys.argv[1]))"
 
 
@@ -68,6 +69,9 @@ def index_main(folder: str) -> int:
         _index_first(Settings.from_env(), Path(folder))
     except MmragError as e:
         typer.echo(f"error: {e}", err=True)
+        return 1
+    except KeyboardInterrupt:  # Ctrl+C, forwarded by the supervisor
+        typer.echo("interrupted: not all of the folder was indexed", err=True)
         return 1
     return 0
 
@@ -129,7 +133,7 @@ def supervise(command: list[str], env: Mapping[str, str], *, grace: float = STOP
     child = subprocess.Popen(
         command,
         env=dict(env),
-        process_group=0,
+        process_group=0 if os.name == "posix" else None,
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     waiting = [False]  # the handler interrupts only the blocking wait below
