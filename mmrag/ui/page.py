@@ -317,7 +317,11 @@ except MmragError as e:
     missing = isinstance(e, session.NoKnowledgeBaseError)
     st.session_state["kb_error"] = (request, str(e), missing)
     st.session_state["kb_request"] = request = good
-    ws = open_requested(good)
+    try:
+        ws = open_requested(good)
+    except MmragError as again:  # the one in use went away meanwhile
+        st.error(f"Cannot open the knowledge base: {again}")
+        st.stop()
 st.session_state["kb_good"] = request
 st.session_state["in_use"] = (ws.where, ws.model_name)
 

@@ -144,6 +144,16 @@ def test_a_model_the_kb_was_not_built_with_is_a_message(app: AppTest, kb_dir: Pa
     assert app.text_input(key="kb_where").value == str(kb_dir)
 
 
+def test_an_unreachable_server_is_a_message(app: AppTest, kb_dir: Path) -> None:
+    from tests.support.net import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    open_store(app, url)
+    assert any(e.value.startswith("Not opened: ") for e in app.sidebar.error), [e.value for e in app.sidebar.error]
+    assert not [b for b in app.button if b.key == "create_store"]  # a server is never created
+    assert app.text_input(key="kb_where").value == str(kb_dir)
+
+
 # --- fresh state ------------------------------------------------------------------------------------------
 
 
