@@ -1,7 +1,9 @@
 """The UI's only door into mmrag: what the chat page does, as plain functions and the types it shows.
 
-Open the knowledge base (falling back visibly to the toy demo), load the chat model, answer with the sidebar's
-options, search by image, classify and match uploads, keep uploads, index, browse and delete.
+Open the knowledge base (falling back visibly to the toy demo; never creating a store the user only typed),
+load the chat model, answer with the sidebar's options, write answers for the page (:mod:`mmrag.ui.answer_text`),
+suggest example questions (:mod:`mmrag.ui.examples`), search by image, classify and match uploads, keep uploads,
+index, browse a page of the gallery, and delete.
 
 The Streamlit page (:mod:`mmrag.ui.page`) only draws widgets and calls these; it imports nothing else of mmrag
 (so everything here is testable without Streamlit). It wraps :func:`open_workspace`, :func:`open_llm` and
@@ -19,11 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.config import Settings
 from mmrag.defaults import DEFAULT_K, DEFAULT_THRESHOLD
-from mmrag.errors import ConfigError, LLMUnavailableError, MassRemovalError, MmragError, ModelUnavailableError
-from mmrag.factory import demo_settings, open_knowledge_base
+from mmrag.errors import (
+    ConfigError,
+    LLMUnavailableError,
+    MassRemovalError,
+    MmragError,
+    ModelUnavailableError,
+    NoKnowledgeBaseError,
+)
+from mmrag.factory import build_clip, demo_settings, open_knowledge_base
 from mmrag.files.paths import source_of
 from mmrag.files.thumbnails import thumbnail_bytes
 from mmrag.files.uploads import UPLOAD_TYPES, SavedUpload, save_upload, upload_folder
+from mmrag.kb.client import check_database
 from mmrag.kb.records import IMAGE, MODALITIES, TEXT
 from mmrag.kb.report import ProgressCallback, Skipped, SyncProgress, SyncReport
 from mmrag.langchain.answer import Answer, AnswerImage, AnswerSource, AnswerStream, stream_answer
@@ -32,6 +42,9 @@ from mmrag.model.language import is_multilingual, language_warning
 from mmrag.search.hits import Hit
 from mmrag.search.similar import similar_images as find_similar
 from mmrag.search.zeroshot import Classification, Match, ZeroShotClassifier
+from mmrag.toy import TOY_MODEL_NAME
+from mmrag.ui.answer_text import LLMStatus, answer_markdown, image_anchor, short_name
+from mmrag.ui.examples import example_questions
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -53,33 +66,46 @@ __all__ = [
     "BaseChatModel",
     "Classification",
     "GalleryItem",
+    "GalleryPage",
     "Hit",
+    "LLMStatus",
     "LLMUnavailableError",
     "MassRemovalError",
     "Match",
     "MmragError",
+    "NoKnowledgeBaseError",
     "SavedUpload",
     "Skipped",
     "SyncProgress",
     "SyncReport",
     "Workspace",
     "ZeroShotClassifier",
+    "answer_markdown",
     "ask",
     "classifier",
     "delete_document",
     "document_sources",
+    "example_questions",
     "export_secrets",
     "gallery",
+    "image_anchor",
     "index_folder",
     "index_paths",
     "keep_upload",
+    "language_note",
     "llm_choice",
     "open_llm",
     "open_workspace",
     "parse_labels",
+    "plural",
     "query_note",
+    "removed_message",
+    "require_store",
     "settings_for",
+    "short_name",
     "similar_images",
+    "split_location",
+    "store_exists",
     "thumbnail_bytes",
 ]
 
@@ -88,23 +114,39 @@ NO_LLM = "none"
 DEMO_PER_CLASS = 2
 MAX_UI_K = 20
 """The k slider's upper end."""
+GALLERY_PAGE = 24
+"""Images on one page of the gallery."""
 
 
 @dataclass
 class Workspace:
     """The knowledge base the UI works on, the settings that opened it, and why it is the demo, if it is.
 
+    ``fallback`` is a one-line banner when the configured model could not load and the toy demo is shown
+    instead, and ``fallback_detail`` the reason in full; ``created`` says that opening made a new, empty store.
     ``lock`` serialises writes (indexing, deleting) from the UI's sessions, which share one workspace.
     """
 
     kb: KnowledgeBase
     settings: Settings
     fallback: str | None = None
+    fallback_detail: str | None = None
+    created: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def model_label(self) -> str:
         return self.kb.clip.label
+
+    @property
+    def model_name(self) -> str:
+        """The model in use, as the sidebar's model field takes it (``toy``, ``ViT-B-32``, ``local-dir:…``)."""
+        return self.kb.clip.model_name
+
+    @property
+    def where(self) -> str:
+        """The store in use, as the sidebar's knowledge-base field takes it: a directory or a server URL."""
+        return self.settings.chroma_url or str(self.settings.db_path)
 
     @property
     def multilingual(self) -> bool:
@@ -128,6 +170,38 @@ def settings_for(
     return base.with_(db=db or None, chroma_url=chroma_url or None, model=model or None)
 
 
+def split_location(where: str) -> tuple[str, str]:
+    """The sidebar's knowledge-base text as ``(db, chroma_url)``: a URL names a server, anything else a directory."""
+    where = where.strip()
+    return ("", where) if where.startswith(("http://", "https://")) else (where, "")
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether the settings' store holds a knowledge base already (a server always counts: it is not created).
+
+    Raises:
+        CorruptStoreError: the embedded database file is damaged.
+    """
+    if settings.chroma_url:
+        return True
+    try:
+        check_database(settings.db_path, create=False)
+    except NoKnowledgeBaseError:
+        return False
+    return True
+
+
+def require_store(settings: Settings) -> None:
+    """Refuse a store that holds no knowledge base yet, so that a typed path never creates one.
+
+    Raises:
+        NoKnowledgeBaseError: the directory holds no knowledge base (the message names it; nothing is made).
+        CorruptStoreError: its database file is damaged.
+    """
+    if not settings.chroma_url:
+        check_database(settings.db_path, create=False)
+
+
 def demo_workspace_settings(settings: Settings) -> Settings:
     """The demo's settings: the toy model in ``home/demo/kb``, whatever store the settings named (so the
     fallback never writes toy vectors into the user's knowledge base)."""
@@ -147,27 +221,43 @@ def ensure_demo(settings: Settings, *, per_class: int = DEMO_PER_CLASS) -> Knowl
     return kb
 
 
-def open_workspace(settings: Settings) -> Workspace:
+def open_workspace(settings: Settings, *, create: bool = True) -> Workspace:
     """Open the knowledge base and load its model; if the weights can't be had, the toy demo instead.
 
-    The fallback is visible: :attr:`Workspace.fallback` says what happened, for a banner.
+    The fallback is visible: :attr:`Workspace.fallback` is a short banner and :attr:`Workspace.fallback_detail`
+    the reason. A new store is made only with ``create``, and only once its model has loaded (so going offline
+    leaves no empty store behind); :attr:`Workspace.created` then says so.
 
     Raises:
+        NoKnowledgeBaseError: ``create`` is False and the directory holds no knowledge base (nothing is made).
         ModelMismatchError, StoreError, ModelError, ConfigError: as :func:`~mmrag.factory.open_knowledge_base`.
     """
+    exists = store_exists(settings)
+    if not create:
+        require_store(settings)
     try:
-        kb = open_knowledge_base(settings)
-        kb.clip.load()
+        if exists or not create:
+            kb = open_knowledge_base(settings, create=False)
+            kb.clip.load()
+        else:
+            clip = build_clip(settings)
+            clip.load()
+            kb = open_knowledge_base(settings, clip=clip)
     except ModelUnavailableError as e:
-        demo = demo_workspace_settings(settings)
-        kb = ensure_demo(settings)
-        note = (
-            f"The model's weights are not available ({e}). Showing the offline toy model and its demo "
-            f"knowledge base ({kb.location}) instead; it only knows coloured shapes. Connect to the internet "
-            "or put the weights in the cache to use the real model."
-        )
-        return Workspace(kb, demo, fallback=note)
-    return Workspace(kb, settings)
+        return fallback_workspace(settings, e)
+    return Workspace(kb, settings, created=not exists)
+
+
+def fallback_workspace(settings: Settings, reason: ModelUnavailableError) -> Workspace:
+    """The offline workspace shown when the configured model's weights can't be had: the toy demo."""
+    demo = demo_workspace_settings(settings)
+    kb = ensure_demo(settings)
+    banner = f"Offline: {settings.model_name} is not available, so this is the toy model's demo of coloured shapes."
+    detail = (
+        f"{reason}. The demo knowledge base is {kb.location}. To use the real model, connect to the internet or "
+        "put its weights in the Hugging Face cache, then reload."
+    )
+    return Workspace(kb, demo, fallback=banner, fallback_detail=detail)
 
 
 def llm_choice(value: str) -> str | None:
@@ -195,6 +285,15 @@ def open_llm(spec: str) -> BaseChatModel:
     from mmrag.langchain.chat_models import load_chat_model
 
     return load_chat_model(spec)
+
+
+def language_note(model_label: str) -> str | None:
+    """The sidebar's note on which languages the model reads (None for a multilingual model)."""
+    if is_multilingual(model_label):
+        return None
+    if model_label == TOY_MODEL_NAME:
+        return "The toy model reads English and Chinese only; a note appears when a question is in another language."
+    return "This model reads English only; a note appears when a question needs a multilingual model."
 
 
 def query_note(question: str, model_label: str) -> str | None:
@@ -284,10 +383,40 @@ class GalleryItem:
     thumbnail: bytes
 
 
-def gallery(kb: KnowledgeBase, *, contains: str = "", limit: int = 24) -> tuple[list[GalleryItem], int]:
+@dataclass(frozen=True)
+class GalleryPage:
+    """One page of the gallery: its items, how many images matched in all, and which page this is (from 0)."""
+
+    items: list[GalleryItem]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def first(self) -> int:
+        """The 1-based number of the page's first image (0 when nothing matched)."""
+        return self.page * self.per_page + 1 if self.items else 0
+
+    @property
+    def last(self) -> int:
+        return self.page * self.per_page + len(self.items)
+
+    def summary(self) -> str:
+        """E.g. "71 images match; showing 25–48 (page 2 of 3)."."""
+        matched = f"{self.total} {plural(self.total, 'image')} {'match' if self.total != 1 else 'matches'}"
+        if not self.items:
+            return f"{matched}."
+        return f"{matched}; showing {self.first}–{self.last} (page {self.page + 1} of {self.pages})."
+
+
+def gallery(kb: KnowledgeBase, *, contains: str = "", page: int = 0, per_page: int = GALLERY_PAGE) -> GalleryPage:
     """Indexed images whose source or caption contains ``contains`` (case-insensitive), with thumbnails.
 
-    Returns up to ``limit`` items, sorted by source, and how many matched in all.
+    Sorted by source, ``per_page`` at a time; a page past the end shows the last one.
     """
     needle = contains.strip().lower()
     matched = sorted(
@@ -295,13 +424,15 @@ def gallery(kb: KnowledgeBase, *, contains: str = "", limit: int = 24) -> tuple[
         for id_, meta in kb.store.metadatas(IMAGE).items()
         if not needle or needle in str(meta.get("source", "")).lower() or needle in str(meta.get("caption", "")).lower()
     )
-    shown = matched[:limit]
+    last_page = max(0, (len(matched) - 1) // per_page)
+    page = min(max(0, page), last_page)
+    shown = matched[page * per_page : (page + 1) * per_page]
     records = {r.id: r for r in kb.store.get(IMAGE, [id_ for _, id_, _ in shown])}
     items = [
         GalleryItem(id_, source, caption, thumbnail_bytes(records[id_].document) if id_ in records else b"")
         for source, id_, caption in shown
     ]
-    return items, len(matched)
+    return GalleryPage(items, len(matched), page, per_page)
 
 
 def document_sources(kb: KnowledgeBase) -> list[str]:
@@ -313,3 +444,16 @@ def delete_document(workspace: Workspace, source: str) -> int:
     """Remove one file's documents from the knowledge base (not the file). Returns how many were removed."""
     with workspace.lock:
         return workspace.kb.remove([source])
+
+
+def plural(n: int, noun: str) -> str:
+    """``noun`` for one, ``noun + "s"`` for any other count (the UI's nouns are regular)."""
+    return noun if n == 1 else f"{noun}s"
+
+
+def removed_message(removed: int, source: str) -> str:
+    """What the page says after a delete, e.g. "Removed 1 document of red_circle_01.png (the file is untouched)."."""
+    name = short_name(source)
+    if removed == 0:
+        return f"Nothing of {name} was in the knowledge base; nothing was removed."
+    return f"Removed {removed} {plural(removed, 'document')} of {name} from the knowledge base; the file is untouched."
