@@ -114,6 +114,12 @@ def _set_aside_if_damaged(db: Path) -> None:
         logging.getLogger(__name__).warning("moved the damaged knowledge base %s to %s", db, aside)
 
 
+def offline_settings(settings: Settings) -> Settings:
+    """Where a folder is indexed with the toy model when the configured model can't be had (``home/offline/kb``;
+    never the user's own store, so toy vectors don't mix with real ones)."""
+    return replace(settings, model="toy", pretrained=None, chroma_url=None, db=settings.home / "offline" / "kb")
+
+
 def demo_settings(settings: Settings) -> Settings:
     """Settings for the offline demo: the toy model and, unless --db says otherwise, its own store."""
     if settings.chroma_url:

@@ -50,14 +50,15 @@ _INDEX_SCRIPT = "import sys; from mmrag.cli.ui import index_main; raise SystemEx
 def _index_first(settings: Settings, folder: Path) -> None:
     """Sync ``folder`` before the UI starts; without the model's weights, say that the UI will fall back."""
     from mmrag.errors import ModelUnavailableError
-    from mmrag.factory import open_knowledge_base
+    from mmrag.factory import offline_settings, open_knowledge_base
 
     try:
         report = open_knowledge_base(settings).sync(folder)
     except ModelUnavailableError as e:
-        typer.echo(f"note: not indexing {folder}: {e}", err=True)
-        typer.echo("note: the UI falls back to the offline toy model and its demo knowledge base", err=True)
-        return
+        offline = offline_settings(settings)
+        typer.echo(f"note: {e}", err=True)
+        typer.echo(f"note: indexing {folder} with the offline toy model instead, into {offline.db}", err=True)
+        report = open_knowledge_base(offline).sync(folder)
     typer.echo(f"indexed {folder}: {report.summary()}")
 
 

@@ -29,7 +29,7 @@ from mmrag.errors import (
     ModelUnavailableError,
     NoKnowledgeBaseError,
 )
-from mmrag.factory import build_clip, demo_settings, open_knowledge_base
+from mmrag.factory import build_clip, demo_settings, offline_settings, open_knowledge_base
 from mmrag.files.paths import source_of
 from mmrag.files.thumbnails import thumbnail_bytes
 from mmrag.files.uploads import UPLOAD_TYPES, SavedUpload, save_upload, upload_folder
@@ -248,8 +248,27 @@ def open_workspace(settings: Settings, *, create: bool = True) -> Workspace:
     return Workspace(kb, settings, created=not exists)
 
 
+OFFLINE_BANNER = "Offline, on the toy model: captions, file names and notes are searched; photos need real weights."
+
+
 def fallback_workspace(settings: Settings, reason: ModelUnavailableError) -> Workspace:
-    """The offline workspace shown when the configured model's weights can't be had: the toy demo."""
+    """The offline workspace shown when the configured model's weights can't be had.
+
+    A folder indexed offline (``mmrag ui --index FOLDER`` indexes it with the toy model into ``home/offline/kb``)
+    is shown if there is one: its captions, file names and notes work through the keyword channel, and the toy's
+    CLIP channel abstains on words it doesn't know. Otherwise the toy model's demo of coloured shapes.
+    """
+    offline = offline_settings(settings)
+    if store_exists(offline):
+        kb = open_knowledge_base(offline, create=False)
+        if kb.counts().images + kb.counts().text_chunks > 0:
+            detail = (
+                f"{reason}. This is {kb.location}, indexed with the toy model, which knows only coloured shapes: "
+                "a query with other words is answered from the words of captions, file names and notes, and the "
+                "toy's image search stays silent rather than guessing. To use the real model, connect to the "
+                "internet or put its weights in the Hugging Face cache, then reload."
+            )
+            return Workspace(kb, offline, fallback=OFFLINE_BANNER, fallback_detail=detail)
     demo = demo_workspace_settings(settings)
     kb = ensure_demo(settings)
     banner = f"Offline: {settings.model_name} is not available, so this is the toy model's demo of coloured shapes."

@@ -237,6 +237,45 @@ def test_a_bad_upload_is_refused_with_a_message(app: AppTest) -> None:
 # --- fallback and chat models ---------------------------------------------------------------------------------
 
 
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configured model's weights can't be had (the toy still loads)."""
+    from mmrag.errors import ModelUnavailableError
+    from mmrag.model.clip import ClipModel
+
+    real_load = ClipModel.load
+
+    def load(self: ClipModel) -> None:
+        if self.model_name != "toy":
+            msg = f"weights for {self.model_name} are not cached and the network is off (offline)"
+            raise ModelUnavailableError(msg)
+        real_load(self)
+
+    monkeypatch.setattr(ClipModel, "load", load)
+    monkeypatch.setenv("MMRAG_MODEL", "ViT-B-32")
+
+
+def test_offline_the_ui_shows_the_folder_it_was_asked_to_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mmrag ui --index sample_kb` offline: sample_kb, indexed with the toy, not the shapes demo."""
+    from mmrag.cli.ui import _index_first
+    from mmrag.config import Settings
+
+    _offline(monkeypatch)
+    _index_first(Settings.from_env(), Path("sample_kb"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    [banner] = [w.value for w in at.warning]
+    assert "toy model" in banner
+    assert len(banner) < 120
+    offline = tmp_path / "mmrag-home" / "offline" / "kb"
+    assert at.text_input(key="kb_where").value == str(offline)
+    at.chat_input[0].set_value("a tabby cat").run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "cat_chelsea" in shown
+    at.chat_input[0].set_value("a giraffe").run()
+    assert "Nothing in the knowledge base matches" in texts(at)
+
+
 def test_unavailable_weights_fall_back_to_the_toy_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mmrag.errors import ModelUnavailableError
     from mmrag.model.clip import ClipModel
