@@ -23,9 +23,16 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
-from mmrag.errors import CorruptStoreError, KnowledgeBaseLockedError, MmragError, ModelMismatchError, StoreError
+from mmrag.errors import (
+    CorruptStoreError,
+    IncompatibleCollectionError,
+    KnowledgeBaseLockedError,
+    MmragError,
+    ModelMismatchError,
+    StoreError,
+)
 from mmrag.files.paths import is_under, source_of
-from mmrag.kb.records import IMAGE, MODALITIES, TEXT, Metadata, ModelRecord, Record, stored_metadata
+from mmrag.kb.records import IMAGE, MODALITIES, TEXT, Metadata, ModelRecord, Record, is_owned, stored_metadata
 from mmrag.model.clip import ClipModel
 from mmrag.vectors import Matrix
 
@@ -156,6 +163,7 @@ class Store:
         self.lock_timeout = lock_timeout
         self._collections: dict[str, Collection] = {}
         self._counts: dict[str, tuple[float, int]] = {}
+        self._ef_recorded: set[str] = set()
 
     def refresh(self, *, force: bool = False) -> None:
         """Read through a new client if another process wrote (or, with ``force``, anyway)."""
@@ -208,11 +216,12 @@ class Store:
         }
         try:
             created = self.client.get_or_create_collection(
-                self.collection_name(modality), metadata=metadata, embedding_function=None
+                self.collection_name(modality), metadata=metadata, embedding_function=self.embedding_function()
             )
         except Exception as e:
             msg = f"cannot open collection {self.collection_name(modality)} at {self.location}: {e}"
             raise StoreError(msg) from e
+        self._check_adoptable(created)
         if self.freshness is not None:
             self.freshness.mark_seen()  # creating a collection is this process's own write
         self._collections[modality] = created
@@ -229,8 +238,43 @@ class Store:
         except Exception:  # missing: chromadb's error type differs between versions and modes
             return None
         self.check_model()
+        self._check_adoptable(found)
         self._collections[modality] = found
         return found
+
+    def embedding_function(self) -> Any:
+        """mmrag's chromadb embedding function for this model (:mod:`mmrag.kb.embedding_function`): its config
+        is stored with each collection, so plain chromadb can query by text or image."""
+        from mmrag.kb.embedding_function import MmragEmbeddingFunction
+
+        return MmragEmbeddingFunction(clip=self.clip)
+
+    def _check_adoptable(self, col: Collection) -> None:
+        """Refuse a collection mmrag can't use as it is: another distance space, or vectors but no model record.
+
+        Raises:
+            IncompatibleCollectionError: naming the collection and the fix.
+        """
+        config = dict(getattr(col, "configuration_json", None) or {})
+        meta = dict(col.metadata or {})
+        space = str((config.get("hnsw") or {}).get("space") or meta.get("hnsw:space") or "l2")
+        where = f"the collection {col.name} at {self.location}"
+        if space != "cosine":
+            msg = (
+                f"{where} measures distance in the {space!r} space, not cosine, so mmrag's scores would be wrong "
+                "(it was not made by mmrag: e.g. Chroma.from_texts without collection_metadata). Chroma can't change "
+                "a collection's space: index into a new knowledge base name instead (--collection / "
+                "MMRAG_COLLECTION, or KnowledgeBase(..., name=...)), or delete that collection"
+            )
+            raise IncompatibleCollectionError(msg)
+        if ModelRecord.from_collection_metadata(meta) is None and col.count() > 0:
+            msg = (
+                f"{where} holds vectors but no mmrag model record (it was built by another tool), so mmrag can't "
+                "know which model embedded them, and querying it with the default model would be meaningless. "
+                "Index into a new knowledge base name instead (--collection / MMRAG_COLLECTION, or "
+                "KnowledgeBase(..., name=...)), or delete that collection"
+            )
+            raise IncompatibleCollectionError(msg)
 
     def drop(self) -> None:
         """Delete both collections: the knowledge base becomes empty and forgets its model."""
@@ -309,6 +353,14 @@ class Store:
                 return out
             offset += page
 
+    def owned_metadatas(self, modality: str) -> dict[str, Metadata]:
+        """id → metadata of the records of one modality that mmrag wrote (see :func:`~mmrag.kb.records.is_owned`)."""
+        return {id_: meta for id_, meta in self.metadatas(modality).items() if is_owned(id_, meta)}
+
+    def foreign_metadatas(self, modality: str) -> dict[str, Metadata]:
+        """id → metadata of the records of one modality that another writer put in mmrag's collection."""
+        return {id_: meta for id_, meta in self.metadatas(modality).items() if not is_owned(id_, meta)}
+
     @guarded
     def get(self, modality: str, ids: Sequence[str], *, embeddings: bool = False) -> list[Record]:
         """Stored records by id (missing ids are left out)."""
@@ -367,6 +419,7 @@ class Store:
     def upsert(self, modality: str, records: Sequence[Record]) -> None:
         """Write records, split under the client's batch limit. Call inside :meth:`write_lock`."""
         col = self.collection(modality)
+        self._record_embedding_function(col)
         size = self.max_batch()
         for start in range(0, len(records), size):
             chunk = records[start : start + size]
@@ -377,6 +430,24 @@ class Store:
                 metadatas=[r.metadata for r in chunk],
             )
         self._wrote()
+
+    def _record_embedding_function(self, col: Collection) -> None:
+        """A collection written before mmrag stored its embedding function (or by hand) gets it, and the model
+        record, on the first write (chromadb lets a collection's embedding function be set afterwards)."""
+        if col.name in self._ef_recorded:
+            return
+        config = dict(getattr(col, "configuration_json", None) or {})
+        if not config.get("embedding_function") or (config["embedding_function"] or {}).get("name") != "mmrag":
+            try:
+                col.modify(configuration={"embedding_function": self.embedding_function()})
+            except Exception as e:  # another tool's function: leave it, mmrag writes vectors itself
+                import logging
+
+                logging.getLogger(__name__).info("kept %s's embedding function (%s)", col.name, e)
+        if ModelRecord.from_collection_metadata(col.metadata or {}) is None:
+            kept = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
+            col.modify(metadata={**kept, **model_record_of(self.clip).collection_metadata()})
+        self._ef_recorded.add(col.name)
 
     @guarded
     def update_metadata(self, modality: str, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
@@ -408,7 +479,8 @@ class Store:
         self._wrote()
 
     def remove(self, paths: Sequence[str | Path]) -> int:
-        """Remove the documents of these files, or of every file under these folders. Returns how many.
+        """Remove the documents mmrag wrote for these files, or for every file under these folders. Returns how
+        many. Records another writer put in the collection are left (remove those by id: :meth:`remove_ids`).
 
         Across the two collections this converges: the ids to delete are journalled first (embedded stores), so
         a remove that is killed half-way is finished by the next write to the knowledge base.
@@ -418,7 +490,7 @@ class Store:
             doomed = {
                 modality: [
                     id_
-                    for id_, meta in self.metadatas(modality).items()
+                    for id_, meta in self.owned_metadatas(modality).items()
                     if any(is_under(str(meta.get("source", "")), t) for t in targets)
                 ]
                 for modality in MODALITIES
