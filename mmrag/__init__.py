@@ -184,7 +184,7 @@ def _hook_chromadb() -> None:
     if _CHROMA_REGISTRY in sys.modules:
         _register_embedding_function()
     elif not any(isinstance(f, _AfterChromaImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterChromaImport())  # type: ignore[arg-type]
+        sys.meta_path.insert(0, _AfterChromaImport())
 
 
 _hook_chromadb()

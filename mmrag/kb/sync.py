@@ -519,7 +519,12 @@ class _Syncer:
             vectors = clip.encode_texts([c.text for c in chunks])
             base = self._metadata(w, TEXT) | {"chunks": len(chunks), "title": printable(w.file.path.name)}
             records = [
-                Record(text_id(w.file.source, c.index), v, c.text, base | {"chunk": c.index, "start": c.start, "start_index": c.start})
+                Record(
+                    text_id(w.file.source, c.index),
+                    v,
+                    c.text,
+                    base | {"chunk": c.index, "start": c.start, "start_index": c.start},
+                )
                 for c, v in zip(chunks, vectors, strict=True)
             ]
             self.store.upsert(TEXT, records)

@@ -175,12 +175,37 @@ class KnowledgeBase:
 
     # --- LangChain ---------------------------------------------------------------------------------
 
-    def as_retriever(self, **options: Any) -> MultimodalRetriever:
-        """A :class:`~mmrag.langchain.retriever.MultimodalRetriever` over this knowledge base (k, modality,
-        where, threshold, mmr, fetch_k, lambda_mult). Retrievers of one knowledge base share its caches."""
-        from mmrag.langchain.retriever import MultimodalRetriever
+    def as_retriever(
+        self, *, search_type: str | None = None, search_kwargs: Mapping[str, Any] | None = None, **options: Any
+    ) -> MultimodalRetriever:
+        """A :class:`~mmrag.langchain.retriever.MultimodalRetriever` over this knowledge base. Retrievers of one
+        knowledge base share its caches.
 
-        return MultimodalRetriever(searcher=self.searcher, **options)
+        Options, either mmrag's own (``k``, ``modality``, ``where``, ``threshold``, ``mmr``, ``fetch_k``,
+        ``lambda_mult``, and LangChain's ``tags``, ``metadata``) or LangChain's vector-store convention:
+        ``search_type="similarity" | "mmr" | "similarity_score_threshold"`` with ``search_kwargs`` (``k``,
+        ``filter``, ``fetch_k``, ``lambda_mult``, ``score_threshold``; see
+        :func:`~mmrag.langchain.retriever.search_options`). ``k`` means at most ``k``: mmrag's calibrated
+        threshold still applies.
+
+        Raises:
+            ConfigError: an unknown option, search type or search key, or one option given twice.
+        """
+        from mmrag.errors import ConfigError
+        from mmrag.langchain.retriever import MultimodalRetriever, search_options
+
+        if search_type is not None or search_kwargs is not None:
+            mapped = search_options(search_type or "similarity", search_kwargs)
+            twice = sorted(set(mapped) & set(options))
+            if twice:
+                msg = f"{', '.join(twice)} given both directly and through search_kwargs; give each once"
+                raise ConfigError(msg)
+            options = {**options, **mapped}
+        try:
+            return MultimodalRetriever(searcher=self.searcher, **options)
+        except ValueError as e:  # pydantic: an unknown option or a wrong type
+            msg = f"bad retriever options: {e}"
+            raise ConfigError(msg) from e
 
     def as_vectorstores(self) -> dict[str, Chroma]:
         """Each modality's collection as a ``langchain_chroma.Chroma`` using this model's embeddings."""
