@@ -17,7 +17,8 @@ chromadb embedding function in their configuration (:mod:`mmrag.kb.embedding_fun
 **Ownership.** Every record mmrag writes carries ``mmrag_owner="mmrag"`` (:data:`OWNER_KEY`). Records without
 it, whose id is not the one mmrag derives from their ``source`` either (records written before the marker
 existed), belong to another writer (e.g. ``langchain_chroma.Chroma.add_texts`` on the same collection): sync
-neither re-embeds nor removes them, and ``remove`` leaves them; see :func:`is_owned`.
+neither re-embeds nor removes them, and ``remove`` leaves them; see :func:`is_owned`. Records mmrag added from
+LangChain Documents carry ``mmrag_origin="documents"`` too: sync leaves those alone as well.
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ MODALITIES = (IMAGE, TEXT)
 OWNER_KEY = "mmrag_owner"
 OWNER = "mmrag"
 """The marker mmrag writes on each of its records (``metadata[OWNER_KEY] == OWNER``)."""
+ORIGIN_KEY = "mmrag_origin"
+FROM_DOCUMENTS = "documents"
+"""``metadata[ORIGIN_KEY]`` of records added as LangChain Documents (``KnowledgeBase.add_documents``): mmrag's
+own, but not a folder's file, so folder sync leaves them alone."""
 RESERVED_KEYS = frozenset(
     {"modality", "source", "sha256", "size", "mtime_ns", "width", "height", "caption", "caption_source"}
-    | {"chunk", "chunks", "start", "start_index", "title", "format", OWNER_KEY}
+    | {"chunk", "chunks", "start", "start_index", "title", "format", OWNER_KEY, ORIGIN_KEY}
 )
 """Metadata keys mmrag writes itself; user metadata may not use them."""
 MODEL_KEYS = ("mmrag_model", "mmrag_pretrained", "mmrag_label", "mmrag_dim")

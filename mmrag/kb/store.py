@@ -32,7 +32,18 @@ from mmrag.errors import (
     StoreError,
 )
 from mmrag.files.paths import is_under, source_of
-from mmrag.kb.records import IMAGE, MODALITIES, TEXT, Metadata, ModelRecord, Record, is_owned, stored_metadata
+from mmrag.kb.records import (
+    FROM_DOCUMENTS,
+    IMAGE,
+    MODALITIES,
+    ORIGIN_KEY,
+    TEXT,
+    Metadata,
+    ModelRecord,
+    Record,
+    is_owned,
+    stored_metadata,
+)
 from mmrag.model.clip import ClipModel
 from mmrag.vectors import Matrix
 
@@ -356,6 +367,12 @@ class Store:
     def owned_metadatas(self, modality: str) -> dict[str, Metadata]:
         """id → metadata of the records of one modality that mmrag wrote (see :func:`~mmrag.kb.records.is_owned`)."""
         return {id_: meta for id_, meta in self.metadatas(modality).items() if is_owned(id_, meta)}
+
+    def synced_metadatas(self, modality: str) -> dict[str, Metadata]:
+        """id → metadata of mmrag's records of folder files (what sync manages; not those added as Documents)."""
+        return {
+            id_: meta for id_, meta in self.owned_metadatas(modality).items() if meta.get(ORIGIN_KEY) != FROM_DOCUMENTS
+        }
 
     def foreign_metadatas(self, modality: str) -> dict[str, Metadata]:
         """id → metadata of the records of one modality that another writer put in mmrag's collection."""

@@ -266,7 +266,7 @@ class _Syncer:
         out: dict[str, _Stored] = {}
         for modality in (IMAGE, TEXT):
             per_source: dict[str, list[tuple[str, Metadata]]] = defaultdict(list)
-            for id_, meta in self.store.owned_metadatas(modality).items():  # other writers' records are theirs
+            for id_, meta in self.store.synced_metadatas(modality).items():  # other writers' records are theirs
                 per_source[str(meta.get("source", ""))].append((id_, meta))
             for source, rows in per_source.items():
                 first = rows[0][1]
