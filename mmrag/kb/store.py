@@ -175,6 +175,7 @@ class Store:
         self._collections: dict[str, Collection] = {}
         self._counts: dict[str, tuple[float, int]] = {}
         self._ef_recorded: set[str] = set()
+        self._adoptable: set[str] = set()
 
     def refresh(self, *, force: bool = False) -> None:
         """Read through a new client if another process wrote (or, with ``force``, anyway)."""
@@ -202,7 +203,17 @@ class Store:
         return read_model_record(self.client, self.name)
 
     def check_model(self) -> None:
-        """Raise :class:`ModelMismatchError` if the knowledge base was built with another model."""
+        """Raise :class:`ModelMismatchError` if the knowledge base was built with another model, and
+        :class:`IncompatibleCollectionError` if a collection of its name was built by another tool in a way mmrag
+        can't adopt (another distance space, or vectors without a model record)."""
+        for modality in MODALITIES:
+            if self.collection_name(modality) in self._adoptable:
+                continue
+            try:
+                col = self.client.get_collection(self.collection_name(modality), embedding_function=None)
+            except Exception:  # missing: chromadb's error type differs between versions and modes
+                continue
+            self._check_adoptable(col)
         record = self.model_record
         if record is not None and record.label != self.clip.label:
             msg = (
@@ -266,6 +277,8 @@ class Store:
         Raises:
             IncompatibleCollectionError: naming the collection and the fix.
         """
+        if col.name in self._adoptable:
+            return
         config = dict(getattr(col, "configuration_json", None) or {})
         meta = dict(col.metadata or {})
         space = str((config.get("hnsw") or {}).get("space") or meta.get("hnsw:space") or "l2")
@@ -274,18 +287,19 @@ class Store:
             msg = (
                 f"{where} measures distance in the {space!r} space, not cosine, so mmrag's scores would be wrong "
                 "(it was not made by mmrag: e.g. Chroma.from_texts without collection_metadata). Chroma can't change "
-                "a collection's space: index into a new knowledge base name instead (--collection / "
-                "MMRAG_COLLECTION, or KnowledgeBase(..., name=...)), or delete that collection"
+                "a collection's space: index into a new knowledge base name instead (MMRAG_COLLECTION=NAME, "
+                "or KnowledgeBase(..., name=NAME)), or delete that collection"
             )
             raise IncompatibleCollectionError(msg)
         if ModelRecord.from_collection_metadata(meta) is None and col.count() > 0:
             msg = (
                 f"{where} holds vectors but no mmrag model record (it was built by another tool), so mmrag can't "
                 "know which model embedded them, and querying it with the default model would be meaningless. "
-                "Index into a new knowledge base name instead (--collection / MMRAG_COLLECTION, or "
-                "KnowledgeBase(..., name=...)), or delete that collection"
+                "Index into a new knowledge base name instead (MMRAG_COLLECTION=NAME, or KnowledgeBase(..., "
+                "name=NAME)), or delete that collection"
             )
             raise IncompatibleCollectionError(msg)
+        self._adoptable.add(col.name)
 
     def drop(self) -> None:
         """Delete both collections: the knowledge base becomes empty and forgets its model."""
@@ -295,6 +309,8 @@ class Store:
                     self.client.delete_collection(self.collection_name(modality))
             self._collections.clear()
             self._counts.clear()
+            self._adoptable.clear()
+            self._ef_recorded.clear()
 
     # --- reading -----------------------------------------------------------------------------------
 
