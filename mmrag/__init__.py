@@ -19,7 +19,11 @@ _EXPORTS = {
     "make_tools": "mmrag.langchain.tools",
     "build_agent": "mmrag.langchain.agent",
     "answer_question": "mmrag.langchain.answer",
+    "answer_chain": "mmrag.langchain.answer",
     "Answer": "mmrag.langchain.answer",
+    "AnswerChain": "mmrag.langchain.answer",
+    "MmragEmbeddingFunction": "mmrag.kb.embedding_function",
+    "IncompatibleCollectionError": "mmrag.errors",
     "PathNotAllowedError": "mmrag.errors",
     "LLMError": "mmrag.errors",
     "LLMUnavailableError": "mmrag.errors",
@@ -52,6 +56,7 @@ _EXPORTS = {
 
 __all__ = [
     "Answer",
+    "AnswerChain",
     "ClipEmbeddings",
     "ClipModel",
     "ConfigError",
@@ -62,10 +67,12 @@ __all__ = [
     "ImageError",
     "ImageNotFoundError",
     "ImageTooLargeError",
+    "IncompatibleCollectionError",
     "KnowledgeBase",
     "KnowledgeBaseLockedError",
     "LLMError",
     "LLMUnavailableError",
+    "MmragEmbeddingFunction",
     "MmragError",
     "ModelError",
     "ModelMismatchError",
@@ -83,6 +90,7 @@ __all__ = [
     "UnsupportedImageError",
     "ZeroShotClassifier",
     "__version__",
+    "answer_chain",
     "answer_question",
     "build_agent",
     "load_image",
@@ -99,6 +107,7 @@ if TYPE_CHECKING:
         ImageError,
         ImageNotFoundError,
         ImageTooLargeError,
+        IncompatibleCollectionError,
         KnowledgeBaseLockedError,
         LLMError,
         LLMUnavailableError,
@@ -114,9 +123,10 @@ if TYPE_CHECKING:
     )
     from mmrag.factory import open_knowledge_base
     from mmrag.files.images import load_image
+    from mmrag.kb.embedding_function import MmragEmbeddingFunction
     from mmrag.kb.report import SyncReport
     from mmrag.langchain.agent import build_agent
-    from mmrag.langchain.answer import Answer, answer_question
+    from mmrag.langchain.answer import Answer, AnswerChain, answer_chain, answer_question
     from mmrag.langchain.embeddings import ClipEmbeddings
     from mmrag.langchain.knowledge_base import KnowledgeBase
     from mmrag.langchain.retriever import MultimodalRetriever

@@ -10,7 +10,7 @@ retriever (images and texts on one scale). For plain per-modality access to the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -20,7 +20,26 @@ from mmrag.errors import ConfigError
 from mmrag.kb.records import MODALITIES
 
 if TYPE_CHECKING:
-    from mmrag.langchain.knowledge_base import KnowledgeBase
+    from mmrag.kb.store import Store
+    from mmrag.langchain.documents_in import AddedDocuments
+    from mmrag.langchain.retriever import MultimodalRetriever
+    from mmrag.model.clip import ClipModel
+
+
+class KnowledgeBaseLike(Protocol):
+    """What the vector store needs of a :class:`~mmrag.langchain.knowledge_base.KnowledgeBase` (which imports
+    this module, so it is named by its shape here)."""
+
+    store: Store
+
+    @property
+    def clip(self) -> ClipModel: ...
+
+    def add_documents(self, documents: Sequence[Document], *, ids: Sequence[str] | None = None) -> AddedDocuments: ...
+
+    def remove_ids(self, ids: Sequence[str]) -> int: ...
+
+    def as_retriever(self, **options: Any) -> MultimodalRetriever: ...
 
 
 class KnowledgeBaseVectorStore(VectorStore):
@@ -44,7 +63,7 @@ class KnowledgeBaseVectorStore(VectorStore):
         kb: the knowledge base.
     """
 
-    def __init__(self, kb: KnowledgeBase) -> None:
+    def __init__(self, kb: KnowledgeBaseLike) -> None:
         self.kb = kb
 
     @property

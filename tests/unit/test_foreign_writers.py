@@ -33,7 +33,8 @@ def test_mmrag_marks_its_records(kb_and_folder: tuple[KnowledgeBase, Path]) -> N
     kb, _ = kb_and_folder
     for modality in (IMAGE, TEXT):
         metas = kb.store.metadatas(modality).values()
-        assert metas and all(m[OWNER_KEY] == OWNER for m in metas)
+        assert metas
+        assert all(m[OWNER_KEY] == OWNER for m in metas)
     assert kb.foreign_ids() == {IMAGE: [], TEXT: []}
 
 

@@ -30,20 +30,23 @@ class Runs(BaseCallbackHandler):
     def __init__(self) -> None:
         self.runs: dict[UUID, dict[str, Any]] = {}
 
-    def _add(self, kind: str, name: str, run_id: UUID, parent: UUID | None, **kw: Any) -> None:
-        self.runs[run_id] = {"kind": kind, "name": name, "parent": parent, **kw}
+    def _add(self, kind: str, run_id: UUID, kw: dict[str, Any]) -> None:
+        self.runs[run_id] = {
+            "kind": kind,
+            "name": kw.get("name") or "",
+            "parent": kw.get("parent_run_id"),
+            "tags": kw.get("tags") or [],
+            "metadata": kw.get("metadata") or {},
+        }
 
-    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
-                       tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kw: Any) -> None:  # fmt: skip
-        self._add("chain", kw.get("name") or "", run_id, parent_run_id, tags=tags or [], metadata=metadata or {})
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, **kw: Any) -> None:
+        self._add("chain", run_id, kw)
 
-    def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID, parent_run_id: UUID | None = None,
-                           tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kw: Any) -> None:  # fmt: skip
-        self._add("retriever", kw.get("name") or "", run_id, parent_run_id, tags=tags or [], metadata=metadata or {})
+    def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID, **kw: Any) -> None:
+        self._add("retriever", run_id, kw)
 
-    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
-                            tags: list[str] | None = None, metadata: dict[str, Any] | None = None, **kw: Any) -> None:  # fmt: skip
-        self._add("llm", kw.get("name") or "", run_id, parent_run_id, tags=tags or [], metadata=metadata or {})
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kw: Any) -> None:
+        self._add("llm", run_id, kw)
 
     def kinds_under(self, parent: UUID) -> list[str]:
         return sorted(r["kind"] for r in self.runs.values() if r["parent"] == parent)
@@ -84,7 +87,9 @@ def test_stream_gives_sources_first_then_text_and_the_pieces_add_up(kb: Knowledg
     model = GenericFakeChatModel(messages=iter(["The red circle [1] is red."]))
     pieces = list(answer_chain(kb, model).stream("a red circle"))
     first, *rest = pieces
-    assert first.images and first.sources and not first.answer  # before any text
+    assert first.images  # before any text
+    assert first.sources
+    assert not first.answer
     assert len([p for p in rest if p.answer]) > 3
     whole = sum(rest, first)
     assert whole.answer == "The red circle [1] is red."
