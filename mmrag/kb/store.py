@@ -237,9 +237,17 @@ class Store:
             "mmrag_modality": modality,
         }
         try:
-            created = self.client.get_or_create_collection(
-                self.collection_name(modality), metadata=metadata, embedding_function=self.embedding_function()
-            )
+            try:
+                created = self.client.get_or_create_collection(
+                    self.collection_name(modality), metadata=metadata, embedding_function=self.embedding_function()
+                )
+            except ValueError as e:
+                if "conflict" not in str(e).lower():
+                    raise
+                # made by another tool with its own embedding function: keep it (mmrag writes vectors itself)
+                created = self.client.get_or_create_collection(
+                    self.collection_name(modality), metadata=metadata, embedding_function=None
+                )
         except Exception as e:
             msg = f"cannot open collection {self.collection_name(modality)} at {self.location}: {e}"
             raise StoreError(msg) from e
@@ -470,13 +478,14 @@ class Store:
         if col.name in self._ef_recorded:
             return
         config = dict(getattr(col, "configuration_json", None) or {})
-        if not config.get("embedding_function") or (config["embedding_function"] or {}).get("name") != "mmrag":
+        function = config.get("embedding_function") or {}
+        if not function or function.get("type") == "legacy":  # none yet; another tool's own function is kept
             try:
                 col.modify(configuration={"embedding_function": self.embedding_function()})
-            except Exception as e:  # another tool's function: leave it, mmrag writes vectors itself
+            except Exception as e:  # mmrag writes vectors itself: the function is only for plain chromadb
                 import logging
 
-                logging.getLogger(__name__).info("kept %s's embedding function (%s)", col.name, e)
+                logging.getLogger(__name__).info("could not store mmrag's embedding function on %s (%s)", col.name, e)
         if ModelRecord.from_collection_metadata(col.metadata or {}) is None:
             kept = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
             col.modify(metadata={**kept, **model_record_of(self.clip).collection_metadata()})

@@ -106,3 +106,13 @@ def test_an_empty_cosine_collection_is_adopted(tmp_path: Path) -> None:
     assert kb.sync(tmp_path / "files").added == 1
     assert kb.model_record is not None
     assert kb.model_record.label == "toy"
+
+
+def test_a_collection_with_another_embedding_function_keeps_it(tmp_path: Path) -> None:
+    client = chromadb.PersistentClient(str(tmp_path / "kb"), settings=ChromaSettings(anonymized_telemetry=False))
+    client.create_collection("mmrag_texts", metadata={"hnsw:space": "cosine"})  # chromadb's "default" function
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "note.md").write_text("a green square\n")
+    kb = open_kb(tmp_path / "kb", "toy")
+    assert kb.sync(tmp_path / "files").added == 1
+    assert kb.as_retriever(threshold=0).invoke("a green square")[0].metadata["source"].endswith("note.md")
