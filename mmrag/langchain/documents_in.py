@@ -11,7 +11,7 @@ thumbnail (the record's document) for images, the owner marker, ``mmrag_origin="
 leaves them alone), and the Document's other scalar metadata (``page``…).
 
 Ids are stable: the Document's ``id`` when it has one (LangChain's indexing API passes its own), else
-``doc-`` and a hash of the modality, source, content and metadata. A record already stored with the same id
+``doc-`` and a hash of the modality, source, content (an image's bytes) and metadata. A record already stored with the same id
 and content is left as it is, so adding the same Documents twice is a no-op.
 """
 
@@ -113,7 +113,7 @@ def _item(index: int, doc: Document, given_id: str | None) -> _Item:
     modality = IMAGE if image is not None else TEXT
     content = "" if image is not None and _is_base64_image(doc.page_content) else doc.page_content
     source = str(meta.get("source", "") or "")
-    identity = image if isinstance(image, bytes) else str(image or "")
+    identity = image if isinstance(image, bytes) else _file_identity(image)
     digest = hashlib.sha256()
     digest.update(json.dumps([modality, source, content, _scalars(meta)], sort_keys=True, default=str).encode())
     digest.update(identity.encode() if isinstance(identity, str) else identity)
@@ -137,6 +137,20 @@ def _item(index: int, doc: Document, given_id: str | None) -> _Item:
     else:
         metadata.update(caption=content, caption_source="document" if content else "none")
     return _Item(index, id_, modality, sha, content, image, metadata)
+
+
+def _file_identity(image: ImageSource | None) -> str:
+    """What identifies an image's content: a hash of the file's bytes (so a changed file is embedded again, an
+    unchanged one not); "" for none."""
+    if image is None:
+        return ""
+    if isinstance(image, Image.Image):
+        return hashlib.sha256(image.tobytes()).hexdigest()
+    path = Path(str(image))
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return str(path)  # unreadable: the embedding step reports it
 
 
 def _scalars(meta: Mapping[str, Any]) -> Metadata:

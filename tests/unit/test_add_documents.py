@@ -135,3 +135,15 @@ def test_the_same_ids_for_the_same_content_anywhere(tmp_path: Path) -> None:
     two = open_kb(tmp_path / "b", "toy").add_documents([Document(page_content="a red circle")])
     assert one.ids == two.ids
     assert str(one.ids[0]).startswith("doc-")
+
+
+def test_an_image_file_that_changed_is_embedded_again(kb: KnowledgeBase, tmp_path: Path) -> None:
+    png = tmp_path / "shape.png"
+    png.write_bytes(shape_png("red-circle"))
+    doc = Document(page_content="a shape", metadata={"image_path": str(png)})
+    [first] = kb.add_documents([doc]).ids
+    png.write_bytes(shape_png("blue-star"))
+    again = kb.add_documents([doc])
+    assert again.added == 1
+    assert again.ids != [first]
+    assert kb.as_retriever(k=1, modality="image", threshold=0).invoke("a blue star")[0].id == again.ids[0]
