@@ -11,8 +11,8 @@ thumbnail (the record's document) for images, the owner marker, ``mmrag_origin="
 leaves them alone), and the Document's other scalar metadata (``page``…).
 
 Ids are stable: the Document's ``id`` when it has one (LangChain's indexing API passes its own), else
-``doc-`` and a hash of the modality, source, content (an image's bytes) and metadata. A record already stored with the same id
-and content is left as it is, so adding the same Documents twice is a no-op.
+``doc-`` and a hash of the modality, source, content (an image's bytes) and metadata. A record already stored
+with the same id and content is left as it is, so adding the same Documents twice is a no-op.
 """
 
 from __future__ import annotations
