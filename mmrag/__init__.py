@@ -5,6 +5,7 @@ The public API is imported lazily, so ``import mmrag`` is fast and does not impo
 
 from __future__ import annotations
 
+import contextlib
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,11 @@ _EXPORTS = {
     "make_tools": "mmrag.langchain.tools",
     "build_agent": "mmrag.langchain.agent",
     "answer_question": "mmrag.langchain.answer",
+    "answer_chain": "mmrag.langchain.answer",
     "Answer": "mmrag.langchain.answer",
+    "AnswerChain": "mmrag.langchain.answer",
+    "MmragEmbeddingFunction": "mmrag.kb.embedding_function",
+    "IncompatibleCollectionError": "mmrag.errors",
     "PathNotAllowedError": "mmrag.errors",
     "LLMError": "mmrag.errors",
     "LLMUnavailableError": "mmrag.errors",
@@ -51,6 +56,7 @@ _EXPORTS = {
 
 __all__ = [
     "Answer",
+    "AnswerChain",
     "ClipEmbeddings",
     "ClipModel",
     "ConfigError",
@@ -61,10 +67,12 @@ __all__ = [
     "ImageError",
     "ImageNotFoundError",
     "ImageTooLargeError",
+    "IncompatibleCollectionError",
     "KnowledgeBase",
     "KnowledgeBaseLockedError",
     "LLMError",
     "LLMUnavailableError",
+    "MmragEmbeddingFunction",
     "MmragError",
     "ModelError",
     "ModelMismatchError",
@@ -82,6 +90,7 @@ __all__ = [
     "UnsupportedImageError",
     "ZeroShotClassifier",
     "__version__",
+    "answer_chain",
     "answer_question",
     "build_agent",
     "load_image",
@@ -98,6 +107,7 @@ if TYPE_CHECKING:
         ImageError,
         ImageNotFoundError,
         ImageTooLargeError,
+        IncompatibleCollectionError,
         KnowledgeBaseLockedError,
         LLMError,
         LLMUnavailableError,
@@ -113,9 +123,10 @@ if TYPE_CHECKING:
     )
     from mmrag.factory import open_knowledge_base
     from mmrag.files.images import load_image
+    from mmrag.kb.embedding_function import MmragEmbeddingFunction
     from mmrag.kb.report import SyncReport
     from mmrag.langchain.agent import build_agent
-    from mmrag.langchain.answer import Answer, answer_question
+    from mmrag.langchain.answer import Answer, AnswerChain, answer_chain, answer_question
     from mmrag.langchain.embeddings import ClipEmbeddings
     from mmrag.langchain.knowledge_base import KnowledgeBase
     from mmrag.langchain.retriever import MultimodalRetriever
@@ -135,3 +146,55 @@ def __getattr__(name: str) -> Any:
     value = getattr(import_module(module), name)
     globals()[name] = value
     return value
+
+
+# --- chromadb: know mmrag's embedding function ("mmrag") once chromadb is imported ------------------------
+
+_CHROMA_REGISTRY = "chromadb.utils.embedding_functions"
+
+
+class _AfterChromaImport:
+    """A one-shot import hook: when chromadb's embedding-function registry is first imported, register mmrag's
+    function in it (:mod:`mmrag.kb.embedding_function`). ``import mmrag`` itself imports no chromadb."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        import sys
+        from importlib.util import find_spec
+
+        if fullname != _CHROMA_REGISTRY:
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = find_spec(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader = spec.loader
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            _register_embedding_function()
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _register_embedding_function() -> None:
+    import logging
+
+    try:
+        import_module("mmrag.kb.embedding_function")
+    except Exception as e:  # never break chromadb's import over it
+        logging.getLogger(__name__).warning("could not register mmrag's chromadb embedding function: %s", e)
+
+
+def _hook_chromadb() -> None:
+    import sys
+
+    if _CHROMA_REGISTRY in sys.modules:
+        _register_embedding_function()
+    elif not any(isinstance(f, _AfterChromaImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterChromaImport())
+
+
+_hook_chromadb()

@@ -119,6 +119,12 @@ class KnowledgeBaseLockedError(StoreError):
     """Another process is writing to this embedded knowledge base."""
 
 
+class IncompatibleCollectionError(StoreError):
+    """A Chroma collection mmrag was pointed at can't be adopted: it measures distance in another space than
+    cosine, or it holds vectors but no mmrag model record (it was built by another tool). The message names the
+    collection and the fix."""
+
+
 # --- tools, agents and answers ----------------------------------------------------------
 
 

@@ -11,7 +11,14 @@ space), so that each modality can be searched and calibrated on its own. Records
   ``modality="text"``, ``source``, ``sha256``, ``size``, ``mtime_ns``, ``chunk``, ``chunks``, ``start``
   (character offset), ``title``, plus user metadata.
 
-Both collections carry the embedding model in their collection metadata (:class:`ModelRecord`).
+Both collections carry the embedding model in their collection metadata (:class:`ModelRecord`), and mmrag's
+chromadb embedding function in their configuration (:mod:`mmrag.kb.embedding_function`).
+
+**Ownership.** Every record mmrag writes carries ``mmrag_owner="mmrag"`` (:data:`OWNER_KEY`). Records without
+it, whose id is not the one mmrag derives from their ``source`` either (records written before the marker
+existed), belong to another writer (e.g. ``langchain_chroma.Chroma.add_texts`` on the same collection): sync
+neither re-embeds nor removes them, and ``remove`` leaves them; see :func:`is_owned`. Records mmrag added from
+LangChain Documents carry ``mmrag_origin="documents"`` too: sync leaves those alone as well.
 """
 
 from __future__ import annotations
@@ -26,9 +33,16 @@ from mmrag.vectors import Matrix
 IMAGE = "image"
 TEXT = "text"
 MODALITIES = (IMAGE, TEXT)
+OWNER_KEY = "mmrag_owner"
+OWNER = "mmrag"
+"""The marker mmrag writes on each of its records (``metadata[OWNER_KEY] == OWNER``)."""
+ORIGIN_KEY = "mmrag_origin"
+FROM_DOCUMENTS = "documents"
+"""``metadata[ORIGIN_KEY]`` of records added as LangChain Documents (``KnowledgeBase.add_documents``): mmrag's
+own, but not a folder's file, so folder sync leaves them alone."""
 RESERVED_KEYS = frozenset(
     {"modality", "source", "sha256", "size", "mtime_ns", "width", "height", "caption", "caption_source"}
-    | {"chunk", "chunks", "start", "title", "format"}
+    | {"chunk", "chunks", "start", "start_index", "title", "format", OWNER_KEY, ORIGIN_KEY}
 )
 """Metadata keys mmrag writes itself; user metadata may not use them."""
 MODEL_KEYS = ("mmrag_model", "mmrag_pretrained", "mmrag_label", "mmrag_dim")
@@ -91,3 +105,17 @@ def text_id(source: str, chunk: int) -> str:
 def stored_metadata(raw: Mapping[str, Any] | None) -> Metadata:
     """Chroma's metadata for one record, without the None values it fills in."""
     return {k: v for k, v in (raw or {}).items() if isinstance(v, str | int | float | bool)}
+
+
+def is_owned(id_: str, metadata: Mapping[str, Any]) -> bool:
+    """Whether mmrag wrote this record: it carries the owner marker, or (records written before the marker
+    existed) its id is the one mmrag derives from its ``source``."""
+    if metadata.get(OWNER_KEY) == OWNER:
+        return True
+    source = metadata.get("source")
+    if not isinstance(source, str) or not source:
+        return False
+    if id_.startswith("img-"):
+        return id_ == image_id(source)
+    chunk = metadata.get("chunk")
+    return id_.startswith("txt-") and isinstance(chunk, int) and id_ == text_id(source, chunk)

@@ -23,9 +23,27 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
-from mmrag.errors import CorruptStoreError, KnowledgeBaseLockedError, MmragError, ModelMismatchError, StoreError
+from mmrag.errors import (
+    CorruptStoreError,
+    IncompatibleCollectionError,
+    KnowledgeBaseLockedError,
+    MmragError,
+    ModelMismatchError,
+    StoreError,
+)
 from mmrag.files.paths import is_under, source_of
-from mmrag.kb.records import IMAGE, MODALITIES, TEXT, Metadata, ModelRecord, Record, stored_metadata
+from mmrag.kb.records import (
+    FROM_DOCUMENTS,
+    IMAGE,
+    MODALITIES,
+    ORIGIN_KEY,
+    TEXT,
+    Metadata,
+    ModelRecord,
+    Record,
+    is_owned,
+    stored_metadata,
+)
 from mmrag.model.clip import ClipModel
 from mmrag.vectors import Matrix
 
@@ -158,6 +176,8 @@ class Store:
         self._counts: dict[str, tuple[float, int]] = {}
         self.generation = 0
         """Goes up with each write of this process and each time another process's writes are seen."""
+        self._ef_recorded: set[str] = set()
+        self._adoptable: set[str] = set()
 
     def refresh(self, *, force: bool = False) -> None:
         """Read through a new client if another process wrote (or, with ``force``, anyway)."""
@@ -187,7 +207,17 @@ class Store:
         return read_model_record(self.client, self.name)
 
     def check_model(self) -> None:
-        """Raise :class:`ModelMismatchError` if the knowledge base was built with another model."""
+        """Raise :class:`ModelMismatchError` if the knowledge base was built with another model, and
+        :class:`IncompatibleCollectionError` if a collection of its name was built by another tool in a way mmrag
+        can't adopt (another distance space, or vectors without a model record)."""
+        for modality in MODALITIES:
+            if self.collection_name(modality) in self._adoptable:
+                continue
+            try:
+                col = self.client.get_collection(self.collection_name(modality), embedding_function=None)
+            except Exception:  # missing: chromadb's error type differs between versions and modes
+                continue
+            self._check_adoptable(col)
         record = self.model_record
         if record is not None and record.label != self.clip.label:
             msg = (
@@ -211,12 +241,21 @@ class Store:
             "mmrag_modality": modality,
         }
         try:
-            created = self.client.get_or_create_collection(
-                self.collection_name(modality), metadata=metadata, embedding_function=None
-            )
+            try:
+                created = self.client.get_or_create_collection(
+                    self.collection_name(modality), metadata=metadata, embedding_function=self.embedding_function()
+                )
+            except ValueError as e:
+                if "conflict" not in str(e).lower():
+                    raise
+                # made by another tool with its own embedding function: keep it (mmrag writes vectors itself)
+                created = self.client.get_or_create_collection(
+                    self.collection_name(modality), metadata=metadata, embedding_function=None
+                )
         except Exception as e:
             msg = f"cannot open collection {self.collection_name(modality)} at {self.location}: {e}"
             raise StoreError(msg) from e
+        self._check_adoptable(created)
         if self.freshness is not None:
             self.freshness.mark_seen()  # creating a collection is this process's own write
         self._collections[modality] = created
@@ -233,8 +272,46 @@ class Store:
         except Exception:  # missing: chromadb's error type differs between versions and modes
             return None
         self.check_model()
+        self._check_adoptable(found)
         self._collections[modality] = found
         return found
+
+    def embedding_function(self) -> Any:
+        """mmrag's chromadb embedding function for this model (:mod:`mmrag.kb.embedding_function`): its config
+        is stored with each collection, so plain chromadb can query by text or image."""
+        from mmrag.kb.embedding_function import MmragEmbeddingFunction
+
+        return MmragEmbeddingFunction(clip=self.clip)
+
+    def _check_adoptable(self, col: Collection) -> None:
+        """Refuse a collection mmrag can't use as it is: another distance space, or vectors but no model record.
+
+        Raises:
+            IncompatibleCollectionError: naming the collection and the fix.
+        """
+        if col.name in self._adoptable:
+            return
+        config = dict(getattr(col, "configuration_json", None) or {})
+        meta = dict(col.metadata or {})
+        space = str((config.get("hnsw") or {}).get("space") or meta.get("hnsw:space") or "l2")
+        where = f"the collection {col.name} at {self.location}"
+        if space != "cosine":
+            msg = (
+                f"{where} measures distance in the {space!r} space, not cosine, so mmrag's scores would be wrong "
+                "(it was not made by mmrag: e.g. Chroma.from_texts without collection_metadata). Chroma can't change "
+                "a collection's space: index into a new knowledge base name instead (MMRAG_COLLECTION=NAME, "
+                "or KnowledgeBase(..., name=NAME)), or delete that collection"
+            )
+            raise IncompatibleCollectionError(msg)
+        if ModelRecord.from_collection_metadata(meta) is None and col.count() > 0:
+            msg = (
+                f"{where} holds vectors but no mmrag model record (it was built by another tool), so mmrag can't "
+                "know which model embedded them, and querying it with the default model would be meaningless. "
+                "Index into a new knowledge base name instead (MMRAG_COLLECTION=NAME, or KnowledgeBase(..., "
+                "name=NAME)), or delete that collection"
+            )
+            raise IncompatibleCollectionError(msg)
+        self._adoptable.add(col.name)
 
     def drop(self) -> None:
         """Delete both collections: the knowledge base becomes empty and forgets its model."""
@@ -244,6 +321,8 @@ class Store:
                     self.client.delete_collection(self.collection_name(modality))
             self._collections.clear()
             self._counts.clear()
+            self._adoptable.clear()
+            self._ef_recorded.clear()
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -312,6 +391,20 @@ class Store:
             if len(ids) < page:
                 return out
             offset += page
+
+    def owned_metadatas(self, modality: str) -> dict[str, Metadata]:
+        """id → metadata of the records of one modality that mmrag wrote (see :func:`~mmrag.kb.records.is_owned`)."""
+        return {id_: meta for id_, meta in self.metadatas(modality).items() if is_owned(id_, meta)}
+
+    def synced_metadatas(self, modality: str) -> dict[str, Metadata]:
+        """id → metadata of mmrag's records of folder files (what sync manages; not those added as Documents)."""
+        return {
+            id_: meta for id_, meta in self.owned_metadatas(modality).items() if meta.get(ORIGIN_KEY) != FROM_DOCUMENTS
+        }
+
+    def foreign_metadatas(self, modality: str) -> dict[str, Metadata]:
+        """id → metadata of the records of one modality that another writer put in mmrag's collection."""
+        return {id_: meta for id_, meta in self.metadatas(modality).items() if not is_owned(id_, meta)}
 
     @guarded
     def iter_records(self, modality: str, *, page: int = 2000) -> Iterator[tuple[str, str, Metadata, str]]:
@@ -401,6 +494,7 @@ class Store:
     def upsert(self, modality: str, records: Sequence[Record]) -> None:
         """Write records, split under the client's batch limit. Call inside :meth:`write_lock`."""
         col = self.collection(modality)
+        self._record_embedding_function(col)
         size = self.max_batch()
         for start in range(0, len(records), size):
             chunk = records[start : start + size]
@@ -411,6 +505,25 @@ class Store:
                 metadatas=[r.metadata for r in chunk],
             )
         self._wrote()
+
+    def _record_embedding_function(self, col: Collection) -> None:
+        """A collection written before mmrag stored its embedding function (or by hand) gets it, and the model
+        record, on the first write (chromadb lets a collection's embedding function be set afterwards)."""
+        if col.name in self._ef_recorded:
+            return
+        config = dict(getattr(col, "configuration_json", None) or {})
+        function = config.get("embedding_function") or {}
+        if not function or function.get("type") == "legacy":  # none yet; another tool's own function is kept
+            try:
+                col.modify(configuration={"embedding_function": self.embedding_function()})
+            except Exception as e:  # mmrag writes vectors itself: the function is only for plain chromadb
+                import logging
+
+                logging.getLogger(__name__).info("could not store mmrag's embedding function on %s (%s)", col.name, e)
+        if ModelRecord.from_collection_metadata(col.metadata or {}) is None:
+            kept = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
+            col.modify(metadata={**kept, **model_record_of(self.clip).collection_metadata()})
+        self._ef_recorded.add(col.name)
 
     @guarded
     def update_metadata(self, modality: str, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
@@ -442,7 +555,8 @@ class Store:
         self._wrote()
 
     def remove(self, paths: Sequence[str | Path]) -> int:
-        """Remove the documents of these files, or of every file under these folders. Returns how many.
+        """Remove the documents mmrag wrote for these files, or for every file under these folders. Returns how
+        many. Records another writer put in the collection are left (remove those by id: :meth:`remove_ids`).
 
         Across the two collections this converges: the ids to delete are journalled first (embedded stores), so
         a remove that is killed half-way is finished by the next write to the knowledge base.
@@ -452,7 +566,7 @@ class Store:
             doomed = {
                 modality: [
                     id_
-                    for id_, meta in self.metadatas(modality).items()
+                    for id_, meta in self.owned_metadatas(modality).items()
                     if any(is_under(str(meta.get("source", "")), t) for t in targets)
                 ]
                 for modality in MODALITIES

@@ -47,7 +47,7 @@ from mmrag.files.documents import (
 from mmrag.files.images import image_format, load_image, original_size
 from mmrag.files.paths import is_under, path_of, printable, source_of
 from mmrag.files.thumbnails import thumbnail_data_uri
-from mmrag.kb.records import IMAGE, RESERVED_KEYS, TEXT, Metadata, Record, image_id, text_id
+from mmrag.kb.records import IMAGE, OWNER, OWNER_KEY, RESERVED_KEYS, TEXT, Metadata, Record, image_id, text_id
 from mmrag.kb.report import ProgressCallback, Skipped, SyncProgress, SyncReport
 from mmrag.kb.store import Store
 
@@ -266,7 +266,7 @@ class _Syncer:
         out: dict[str, _Stored] = {}
         for modality in (IMAGE, TEXT):
             per_source: dict[str, list[tuple[str, Metadata]]] = defaultdict(list)
-            for id_, meta in self.store.metadatas(modality).items():
+            for id_, meta in self.store.synced_metadatas(modality).items():  # other writers' records are theirs
                 per_source[str(meta.get("source", ""))].append((id_, meta))
             for source, rows in per_source.items():
                 first = rows[0][1]
@@ -413,6 +413,7 @@ class _Syncer:
         for r in records:
             meta = dict(r.metadata)
             meta.update(source=new.source, size=new.size, mtime_ns=new.mtime_ns)
+            meta[OWNER_KEY] = OWNER
             if old.modality == TEXT:
                 meta["title"] = printable(new.path.name)
                 new_id = text_id(new.source, int(meta.get("chunk", 0)))
@@ -424,7 +425,7 @@ class _Syncer:
         self.store.delete(old.modality, [r.id for r in records])
 
     def _restamp(self, old: _Stored, f: FileStat) -> None:
-        metas = [{"mtime_ns": f.mtime_ns, "size": f.size} for _ in old.ids]
+        metas = [{"mtime_ns": f.mtime_ns, "size": f.size, OWNER_KEY: OWNER} for _ in old.ids]
         self.store.update_metadata(old.modality, old.ids, metas)  # type: ignore[arg-type]
 
     def _remove(self, sources: Iterable[str], stored: Mapping[str, _Stored]) -> None:
@@ -518,7 +519,12 @@ class _Syncer:
             vectors = clip.encode_texts([c.text for c in chunks])
             base = self._metadata(w, TEXT) | {"chunks": len(chunks), "title": printable(w.file.path.name)}
             records = [
-                Record(text_id(w.file.source, c.index), v, c.text, base | {"chunk": c.index, "start": c.start})
+                Record(
+                    text_id(w.file.source, c.index),
+                    v,
+                    c.text,
+                    base | {"chunk": c.index, "start": c.start, "start_index": c.start},
+                )
                 for c, v in zip(chunks, vectors, strict=True)
             ]
             self.store.upsert(TEXT, records)
@@ -538,6 +544,7 @@ class _Syncer:
             size=w.file.size,
             mtime_ns=w.file.mtime_ns,
         )
+        meta[OWNER_KEY] = OWNER
         return meta
 
     def _count(self, w: _Work) -> None:

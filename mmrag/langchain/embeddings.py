@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from langchain_core.embeddings import Embeddings
 
 from mmrag.config import Settings
+from mmrag.errors import ConfigError
 from mmrag.files.images import ImageSource
 from mmrag.model.clip import ClipModel
 from mmrag.vectors import Vector
@@ -52,6 +53,8 @@ class ClipEmbeddings(Embeddings):
         model_name: open_clip name, ``hf-hub:…``, ``local-dir:…`` or ``toy``. Default: ``MMRAG_MODEL``,
             else ViT-B-32.
         pretrained: pretrained tag or checkpoint file. Default: ``MMRAG_PRETRAINED``, else the model's tag.
+        checkpoint: the same as ``pretrained``, under the name ``OpenCLIPEmbeddings`` and chromadb's
+            ``OpenCLIPEmbeddingFunction`` use (give one or the other).
         device: ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``… Default: ``MMRAG_DEVICE``, else auto.
         batch_size: items per forward pass. Default: ``MMRAG_BATCH_SIZE``, else 32.
         clip: an existing :class:`~mmrag.model.clip.ClipModel` to share (the other arguments are then ignored).
@@ -66,10 +69,16 @@ class ClipEmbeddings(Embeddings):
         model_name: str | None = None,
         pretrained: str | None = None,
         *,
+        checkpoint: str | None = None,
         device: str | None = None,
         batch_size: int | None = None,
         clip: ClipModel | None = None,
     ) -> None:
+        if checkpoint is not None:
+            if pretrained is not None and pretrained != checkpoint:
+                msg = f"give pretrained= or checkpoint= (the same thing), not both: {pretrained!r} and {checkpoint!r}"
+                raise ConfigError(msg)
+            pretrained = checkpoint
         if clip is None:
             settings = Settings.from_env(model=model_name, pretrained=pretrained, device=device, batch_size=batch_size)
             clip = ClipModel.from_settings(settings)
@@ -81,6 +90,11 @@ class ClipEmbeddings(Embeddings):
 
     @property
     def pretrained(self) -> str | None:
+        return self.clip.pretrained
+
+    @property
+    def checkpoint(self) -> str | None:
+        """The same as :attr:`pretrained` (``OpenCLIPEmbeddings``' name for it)."""
         return self.clip.pretrained
 
     def __repr__(self) -> str:

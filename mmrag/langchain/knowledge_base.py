@@ -23,8 +23,11 @@ from mmrag.search.searcher import Searcher
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from langchain_chroma import Chroma
+    from langchain_core.documents import Document
 
+    from mmrag.langchain.documents_in import AddedDocuments
     from mmrag.langchain.retriever import MultimodalRetriever
+    from mmrag.langchain.vectorstore import KnowledgeBaseVectorStore
 
 UserMetadata = Mapping[str, str | int | float | bool]
 
@@ -166,6 +169,53 @@ class KnowledgeBase:
 
         return sync_files(self.store, [Path(p) for p in paths], metadata=metadata, on_progress=on_progress)
 
+    def add_documents(self, documents: Sequence[Document], *, ids: Sequence[str] | None = None) -> AddedDocuments:
+        """Add LangChain Documents (from loaders and splitters) as first-class mmrag records.
+
+        Texts become text records; a Document with ``image_path``, ``image_bytes`` or ``image`` in its metadata
+        (or a base64 image as its ``page_content``) becomes an image record with a thumbnail, its
+        ``page_content`` the caption. Ids are stable (the Document's ``id``, else a hash of its content), so a
+        second add of the same Documents is a no-op. Folder sync leaves these records alone. An image that
+        can't be read is skipped and reported; its neighbours are added. See :mod:`mmrag.langchain.documents_in`.
+
+        Raises:
+            ConfigError: ``ids`` is not one per Document.
+            KnowledgeBaseLockedError: another process is writing to the knowledge base.
+        """
+        from mmrag.langchain.documents_in import add_documents
+
+        return add_documents(self.store, documents, ids)
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Sequence[Document],
+        clip: ClipModel,
+        *,
+        client: ClientAPI | None = None,
+        ids: Sequence[str] | None = None,
+        **options: Any,
+    ) -> KnowledgeBase:
+        """A knowledge base holding ``documents``: in ``client`` (default: an in-memory chromadb client).
+
+        ``options`` are the constructor's (``name``, ``location``, ``lock_path``, ``lock_timeout``).
+        """
+        if client is None:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
+        kb = cls(client, clip, **options)
+        kb.add_documents(documents, ids=ids)
+        return kb
+
+    def foreign_ids(self) -> dict[str, list[str]]:
+        """Per modality, the ids of records another writer put in mmrag's collections (mmrag leaves them alone;
+        :meth:`remove_ids` removes them, after which a sync indexes the files themselves)."""
+        from mmrag.kb.records import MODALITIES
+
+        return {m: sorted(self.store.foreign_metadatas(m)) for m in MODALITIES}
+
     def remove(self, paths: Sequence[str | Path]) -> int:
         """Remove the documents of these files, or of every file under these folders. Returns how many."""
         return self.store.remove(paths)
@@ -180,12 +230,44 @@ class KnowledgeBase:
 
     # --- LangChain ---------------------------------------------------------------------------------
 
-    def as_retriever(self, **options: Any) -> MultimodalRetriever:
-        """A :class:`~mmrag.langchain.retriever.MultimodalRetriever` over this knowledge base (k, modality,
-        where, threshold, mmr, fetch_k, lambda_mult). Retrievers of one knowledge base share its caches."""
-        from mmrag.langchain.retriever import MultimodalRetriever
+    def as_retriever(
+        self, *, search_type: str | None = None, search_kwargs: Mapping[str, Any] | None = None, **options: Any
+    ) -> MultimodalRetriever:
+        """A :class:`~mmrag.langchain.retriever.MultimodalRetriever` over this knowledge base. Retrievers of one
+        knowledge base share its caches.
 
-        return MultimodalRetriever(searcher=self.searcher, **options)
+        Options, either mmrag's own (``k``, ``modality``, ``where``, ``threshold``, ``mmr``, ``fetch_k``,
+        ``lambda_mult``, and LangChain's ``tags``, ``metadata``) or LangChain's vector-store convention:
+        ``search_type="similarity" | "mmr" | "similarity_score_threshold"`` with ``search_kwargs`` (``k``,
+        ``filter``, ``fetch_k``, ``lambda_mult``, ``score_threshold``; see
+        :func:`~mmrag.langchain.retriever.search_options`). ``k`` means at most ``k``: mmrag's calibrated
+        threshold still applies.
+
+        Raises:
+            ConfigError: an unknown option, search type or search key, or one option given twice.
+        """
+        from mmrag.errors import ConfigError
+        from mmrag.langchain.retriever import MultimodalRetriever, search_options
+
+        if search_type is not None or search_kwargs is not None:
+            mapped = search_options(search_type or "similarity", search_kwargs)
+            twice = sorted(set(mapped) & set(options))
+            if twice:
+                msg = f"{', '.join(twice)} given both directly and through search_kwargs; give each once"
+                raise ConfigError(msg)
+            options = {**options, **mapped}
+        try:
+            return MultimodalRetriever(searcher=self.searcher, **options)
+        except ValueError as e:  # pydantic: an unknown option or a wrong type
+            msg = f"bad retriever options: {e}"
+            raise ConfigError(msg) from e
+
+    def as_vectorstore(self) -> KnowledgeBaseVectorStore:
+        """The whole knowledge base as one LangChain ``VectorStore`` (mmrag's records in, calibrated search out),
+        for LangChain's indexing API; see :mod:`mmrag.langchain.vectorstore`."""
+        from mmrag.langchain.vectorstore import KnowledgeBaseVectorStore
+
+        return KnowledgeBaseVectorStore(self)
 
     def as_vectorstores(self) -> dict[str, Chroma]:
         """Each modality's collection as a ``langchain_chroma.Chroma`` using this model's embeddings."""

@@ -11,7 +11,7 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
 from mmrag import ClipEmbeddings
-from mmrag.errors import ImageError
+from mmrag.errors import ConfigError, ImageError
 from mmrag.model.clip import ClipModel
 
 
@@ -107,3 +107,15 @@ def test_image_and_text_of_one_class_are_close(toy_clip: ClipModel) -> None:
     text_vecs = np.array(embeddings.embed_documents([c.caption_en for c in CLASSES]))
     best_text = (image_vecs @ text_vecs.T).argmax(axis=1)
     assert (best_text == np.arange(len(CLASSES))).mean() >= 0.9
+
+
+def test_checkpoint_is_an_alias_of_pretrained(tmp_path: Path) -> None:
+    weights = tmp_path / "weights.safetensors"
+    embeddings = ClipEmbeddings(model_name="ViT-B-32", checkpoint="laion2b_s34b_b79k")
+    assert (embeddings.pretrained, embeddings.checkpoint) == ("laion2b_s34b_b79k", "laion2b_s34b_b79k")
+    assert not embeddings.clip.is_loaded
+    assert ClipEmbeddings(model_name="ViT-B-32", pretrained=str(weights), checkpoint=str(weights)).pretrained == str(
+        weights
+    )
+    with pytest.raises(ConfigError, match="not both"):
+        ClipEmbeddings(model_name="ViT-B-32", pretrained="openai", checkpoint="laion2b_s34b_b79k")

@@ -12,6 +12,7 @@ from mmrag.cli import cli
 
 PUBLIC = [
     "Answer",
+    "AnswerChain",
     "ClipEmbeddings",
     "ClipModel",
     "ConfigError",
@@ -22,10 +23,12 @@ PUBLIC = [
     "ImageError",
     "ImageNotFoundError",
     "ImageTooLargeError",
+    "IncompatibleCollectionError",
     "KnowledgeBase",
     "KnowledgeBaseLockedError",
     "LLMError",
     "LLMUnavailableError",
+    "MmragEmbeddingFunction",
     "MmragError",
     "ModelError",
     "ModelMismatchError",
@@ -43,6 +46,7 @@ PUBLIC = [
     "UnsupportedImageError",
     "ZeroShotClassifier",
     "__version__",
+    "answer_chain",
     "answer_question",
     "build_agent",
     "load_image",

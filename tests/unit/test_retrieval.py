@@ -229,3 +229,110 @@ def test_search_by_a_stored_vector(kb: KnowledgeBase, retriever: MultimodalRetri
     hits = retriever.search(Query.vector(np.asarray(record.embedding)), k=2, modality="image").hits
     assert hits[0].id == some_id
     assert _name(hits[1]) == "green_star_02"
+
+
+# --- LangChain's conventions: search_type and search_kwargs; k is at most k ---------------------------
+
+
+def test_search_type_and_search_kwargs_map_onto_mmrags_options(kb: KnowledgeBase) -> None:
+    plain = kb.as_retriever(search_type="similarity", search_kwargs={"k": 3, "filter": {"modality": "image"}})
+    assert (plain.k, plain.where, plain.mmr) == (3, {"modality": "image"}, False)
+    assert {d.metadata["modality"] for d in plain.invoke("a red circle")} == {IMAGE}
+    mmr = kb.as_retriever(search_type="mmr", search_kwargs={"k": 4, "fetch_k": 20, "lambda_mult": 0.3})
+    assert (mmr.mmr, mmr.fetch_k, mmr.lambda_mult) == (True, 20, 0.3)
+    strict = kb.as_retriever(search_type="similarity_score_threshold", search_kwargs={"score_threshold": 0.97})
+    assert strict.threshold == 0.97
+    docs = strict.invoke("a red circle")
+    assert docs
+    assert all(d.metadata["score"] >= 0.97 for d in docs)
+    at_most = kb.as_retriever(search_type="similarity", search_kwargs={"k": 100})
+    assert len(at_most.invoke("a red circle")) < 100  # at most k: the calibrated threshold still applies
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"search_type": "nearest"}, "unknown search_type 'nearest'"),
+        ({"search_type": "similarity", "search_kwargs": {"fetch_k": 10}}, "fetch_k can't be used"),
+        ({"search_type": "mmr", "search_kwargs": {"score_threshold": 0.5}}, "score_threshold can't be used"),
+        ({"search_type": "similarity", "search_kwargs": {"top_k": 3}}, "top_k"),
+        ({"search_type": "similarity_score_threshold", "search_kwargs": {"k": 3}}, "needs search_kwargs"),
+        ({"search_type": "similarity", "search_kwargs": {"k": 3}, "k": 4}, "given both"),
+        ({"search_kwargs": {"filter": {"a": 1}, "where": {"a": 1}}}, "twice"),
+        ({"topk": 3}, "topk"),
+    ],
+)
+def test_unknown_search_options_raise(kb: KnowledgeBase, options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        kb.as_retriever(**options)
+
+
+# --- documents chains can use as they are --------------------------------------------------------------
+
+
+def test_every_document_names_its_modality_id_and_source_for_a_document_prompt(retriever: MultimodalRetriever) -> None:
+    from langchain_core.prompts import format_document
+    from langchain_core.tools import create_retriever_tool
+
+    from mmrag.langchain.retriever import DOCUMENT_PROMPT, format_documents
+
+    docs = retriever.invoke("a red circle", k=4)
+    for doc in docs:
+        header = format_document(doc, DOCUMENT_PROMPT).splitlines()[0]
+        assert header.startswith(f"[{doc.metadata['modality']} {doc.id}] {Path(doc.metadata['source']).name}")
+    tool = create_retriever_tool(retriever, "search_kb", "Search the knowledge base.", document_prompt=DOCUMENT_PROMPT)
+    out = tool.invoke({"query": "a red circle"})
+    assert "[image img-" in out
+    assert "[text txt-" in out
+    assert "red_circle.md" in out
+    text = format_documents(docs)
+    assert [line for line in text.splitlines() if line.startswith(("[image img-", "[text txt-"))] == [
+        d.metadata["citation"] for d in docs
+    ]
+
+
+def test_citation_shows_the_page_or_the_chunk() -> None:
+    from mmrag.langchain.retriever import citation
+
+    assert citation("txt-a-00002", TEXT, "paper.pdf", {"page": 3, "chunk": 2, "chunks": 9}) == (
+        "[text txt-a-00002] paper.pdf, page 3"
+    )
+    assert (
+        citation("txt-b-00001", TEXT, "notes.md", {"chunk": 1, "chunks": 4})
+        == "[text txt-b-00001] notes.md, chunk 2 of 4"
+    )
+    assert citation("txt-c-00000", TEXT, "short.md", {"chunk": 0, "chunks": 1}) == "[text txt-c-00000] short.md"
+
+
+def _cookbook_split_image_text_types(docs: list[Any]) -> dict[str, list[str]]:
+    """LangChain's multimodal cookbook (multi_modal_RAG_chroma), as written there (without the resize)."""
+    import base64
+    import re
+
+    def looks_like_base64(sb: str) -> bool:
+        return re.match("^[A-Za-z0-9+/]+[=]{0,2}$", sb) is not None
+
+    def is_image_data(b64data: str) -> bool:
+        signatures = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png", b"GIF8": "gif", b"RIFF": "webp"}
+        try:
+            header = base64.b64decode(b64data)[:8]
+        except Exception:
+            return False
+        return any(header.startswith(s) for s in signatures)
+
+    images, texts = [], []
+    for doc in docs:
+        content = doc.page_content if isinstance(doc, Document) else doc
+        (images if looks_like_base64(content) and is_image_data(content) else texts).append(content)
+    return {"images": images, "texts": texts}
+
+
+def test_base64_image_documents_fit_the_multimodal_cookbook(retriever: MultimodalRetriever) -> None:
+    from mmrag.langchain.retriever import base64_image_documents
+
+    docs = retriever.invoke("a red circle", k=4)
+    split = _cookbook_split_image_text_types(base64_image_documents(docs, max_side=256))
+    n_images = sum(d.metadata["modality"] == IMAGE for d in docs)
+    assert len(split["images"]) == n_images >= 2
+    assert len(split["texts"]) == len(docs) - n_images
+    assert _cookbook_split_image_text_types(docs)["images"] == []  # as they come, captions are not images
