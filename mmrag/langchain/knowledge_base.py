@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from langchain_chroma import Chroma
 
+    from mmrag.kb.pictures import PictureOptions
     from mmrag.langchain.retriever import MultimodalRetriever
 
 UserMetadata = Mapping[str, str | int | float | bool]
@@ -82,6 +83,8 @@ class KnowledgeBase:
 
     def _attach(self, store: Store) -> None:
         self.store = store
+        self.pictures: PictureOptions | None = None
+        """PDF figures and pages, and OCR, for its syncs (None: OCR where the engine is installed)."""
         self._searcher: Searcher | None = None
         self._lock = threading.Lock()
 
@@ -147,6 +150,7 @@ class KnowledgeBase:
             on_progress=on_progress,
             allow_removal=allow_removal,
             force=force,
+            pictures=self.pictures,
         )
 
     def add_files(
@@ -159,7 +163,9 @@ class KnowledgeBase:
         """Add or refresh individual files (nothing else is removed); see :func:`mmrag.kb.sync.sync_files`."""
         from mmrag.kb.sync import sync_files
 
-        return sync_files(self.store, [Path(p) for p in paths], metadata=metadata, on_progress=on_progress)
+        return sync_files(
+            self.store, [Path(p) for p in paths], metadata=metadata, on_progress=on_progress, pictures=self.pictures
+        )
 
     def remove(self, paths: Sequence[str | Path]) -> int:
         """Remove the documents of these files, or of every file under these folders. Returns how many."""

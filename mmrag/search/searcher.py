@@ -24,6 +24,7 @@ from mmrag.kb.records import MODALITIES, stored_metadata
 from mmrag.kb.store import Store
 from mmrag.model.language import language_warning
 from mmrag.search.calibration import Calibrator, normal_cdf, robust_z
+from mmrag.search.children import with_parents
 from mmrag.search.fusion import mmr as diversified
 from mmrag.search.fusion import with_each_modality
 from mmrag.search.hits import Hit, Modality, SearchResult
@@ -98,6 +99,7 @@ class Searcher:
         start = time.perf_counter()
         hits = [hit for m in wanted for hit in _calibrated(m, raw[m], *stats[m])]
         hits.sort(key=lambda h: h.z, reverse=True)
+        hits = with_parents(hits, self.store, modality=modality)  # a child text stands for its image (issue 15)
         hits = [h for h in hits if h.relevance >= threshold]
         chosen = diversified(hits, k, lambda_mult) if mmr else hits[:k]
         hits = with_each_modality(chosen, hits)
@@ -105,7 +107,7 @@ class Searcher:
 
         start = time.perf_counter()
         if mmr:  # MMR searched many candidates with their vectors: fetch the documents of the chosen only
-            hits = self._with_documents(hits)
+            hits = with_parents(self._with_documents(hits), self.store, modality=modality)
         timings["fetch"] = time.perf_counter() - start
         warning = language_warning(q.texts, self.store.clip.label)
         return SearchResult(hits, [warning] if warning else [], timings)
