@@ -21,10 +21,6 @@ class _ProgressBar:
     def __call__(self, progress: SyncProgress) -> None:
         if not self.enabled:
             return
-        if progress.detail:
-            if self.bar is not None:
-                self.bar.set_postfix_str(progress.detail[:60], refresh=True)
-            return
         if progress.done == 0:
             typer.echo(f"found {progress.found} files; {progress.total} to embed", err=True)
             return

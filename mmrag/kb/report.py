@@ -18,8 +18,6 @@ class SyncProgress:
     current: str
     found: int = 0
     """Files the sync looked at (sent once, with ``done == 0``, before embedding starts)."""
-    detail: str = ""
-    """Work inside the current file, such as ``OCR paper.pdf page 3`` (sent with an empty ``current``)."""
 
 
 ProgressCallback = Callable[[SyncProgress], None]

@@ -591,7 +591,6 @@ class _Syncer:
             w = by_source[str(record.metadata["source"])]
             out = FileRecords()
             if self.pictures.ocr is not None:
-                self._detail(f"OCR {w.file.path.name}")
                 try:
                     image = load_image(w.file.path, max_megapixels=self.store.clip.max_megapixels)
                 except ImageError as e:
@@ -612,7 +611,7 @@ class _Syncer:
     def _embed_pdf(self, w: _Work, old: _Stored | None) -> None:
         """A PDF's text by page, its figures and its scanned pages; skipped whole when it can't be opened."""
         try:
-            out = self.pictures.pdf_records(w.file.path, w.file.source, self._metadata(w, TEXT), self._detail)
+            out = self.pictures.pdf_records(w.file.path, w.file.source, self._metadata(w, TEXT))
         except DocumentError as e:
             self._skip(w.file, str(e), stale=old)
             return
@@ -635,10 +634,6 @@ class _Syncer:
         report.ocr_pages += out.ocr_pages
         report.ocr_seconds += out.ocr_seconds
         report.parts_skipped.extend(Skipped(f"{w.file.source} ({part})", reason) for part, reason in out.problems)
-
-    def _detail(self, detail: str) -> None:
-        if self.on_progress is not None:
-            self.on_progress(SyncProgress(self.done, self.total, "", detail=detail))
 
     def _metadata(self, w: _Work, modality: str) -> Metadata:
         meta: Metadata = dict(self.user_metadata)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.defaults import DEFAULT_K, MAX_K
 from mmrag.errors import ConfigError, LLMError, MmragError
-from mmrag.kb.records import IMAGE, TEXT
+from mmrag.kb.records import IMAGE, TEXT, citation
 from mmrag.langchain.chat_models import model_name, supports_vision
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.search.hits import Hit
@@ -295,12 +295,14 @@ def format_sources(hits: Sequence[Hit]) -> str:
     """Numbered sources for a prompt; passages are fenced so they read as quoted data."""
     blocks = []
     for n, hit in enumerate(hits, 1):
-        name = Path(hit.source).name
+        name = citation(hit.source, hit.metadata)  # "paper.pdf, page 4" for a PDF's chunks, figures and pages
         if hit.modality == TEXT:
             blocks.append(f'[{n}] text from {name} (score {hit.relevance:.2f}):\n"""\n{hit.document.strip()}\n"""')
         else:
             caption = f", caption: {hit.caption!r}" if hit.caption else ""
-            blocks.append(f"[{n}] image {name} (score {hit.relevance:.2f}{caption})")
+            matched = hit.metadata.get("matched")
+            text = f'\ntext in the image:\n"""\n{str(matched).strip()}\n"""' if matched else ""
+            blocks.append(f"[{n}] image {name} (score {hit.relevance:.2f}{caption}){text}")
     return "\n\n".join(blocks)
 
 
@@ -337,13 +339,19 @@ def retrieval_only_text(hits: Sequence[Hit]) -> str:
     if images:
         lines += ["", "Images:"]
         lines += [
-            f"  [{n}] {h.relevance:.3f}  {h.source}" + (f"  ({h.caption})" if h.caption else "") for n, h in images
+            f"  [{n}] {h.relevance:.3f}  {_where(h)}" + (f"  ({h.caption})" if h.caption else "") for n, h in images
         ]
     if passages:
         lines += ["", "Passages:"]
         for n, h in passages:
-            lines += [f"  [{n}] {h.relevance:.3f}  {h.source}", f"      {_snippet(h.document)}"]
+            lines += [f"  [{n}] {h.relevance:.3f}  {_where(h)}", f"      {_snippet(h.document)}"]
     return "\n".join(lines)
+
+
+def _where(hit: Hit) -> str:
+    """The hit's file, with its page when it comes from a PDF (``/docs/paper.pdf, page 4``)."""
+    page = hit.metadata.get("page")
+    return f"{hit.source}, page {int(page) + 1}" if isinstance(page, int) else hit.source
 
 
 def _snippet(text: str) -> str:
@@ -356,5 +364,8 @@ def _image(hit: Hit) -> AnswerImage:
 
 
 def _source(n: int, hit: Hit) -> AnswerSource:
-    snippet = _snippet(hit.document) if hit.modality == TEXT else (hit.caption or Path(hit.source).name)
+    matched = str(hit.metadata.get("matched", ""))
+    snippet = (
+        _snippet(hit.document) if hit.modality == TEXT else _snippet(matched or hit.caption or Path(hit.source).name)
+    )
     return AnswerSource(n, hit.id, hit.modality, hit.source, hit.relevance, snippet)

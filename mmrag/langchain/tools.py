@@ -398,6 +398,8 @@ def _hits_output(title: str, result: SearchResult, hits: Sequence[Hit], extra: T
         lines = [f"{title}: {len(hits)} result{'s' if len(hits) > 1 else ''} ({DATA_NOTE}):"]
         for n, hit in enumerate(hits, 1):
             head = f"[{n}] {hit.modality} id={hit.id} score={hit.relevance:.3f} source={hit.source}"
+            if isinstance(hit.metadata.get("page"), int):
+                head += f" page={int(hit.metadata['page']) + 1}"
             if hit.modality == IMAGE:
                 lines.append(head + (f" caption={hit.caption!r}" if hit.caption else ""))
             else:
