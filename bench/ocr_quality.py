@@ -2,6 +2,8 @@
 
     python bench/ocr_quality.py                  # both engines, 24 images a language
     python bench/ocr_quality.py --engine tesseract --count 48 --json
+    python bench/ocr_quality.py --index sample_kb   # what OCR adds to indexing a folder (toy model)
+    python bench/ocr_quality.py --pdf-speed         # figure extraction and page rendering per second
 
 Images: tests/support/ocr_images.py (several fonts and sizes, ±5° rotation, light noise). Recall is the share
 of the drawn words found in the engine's text. The issue's floors: English ≥ 0.90, Chinese ≥ 0.80.
@@ -50,13 +52,64 @@ def measure(engine_name: str, count: int, seed: int) -> dict[str, object]:
     return out
 
 
+def index_cost(folder: Path) -> dict[str, object]:
+    """Index ``folder`` with the toy model twice, OCR off then on, into fresh knowledge bases."""
+    import tempfile
+
+    from mmrag.factory import open_knowledge_base
+
+    out: dict[str, object] = {"folder": str(folder)}
+    for mode in ("off", "on"):
+        with tempfile.TemporaryDirectory() as tmp:
+            kb = open_knowledge_base(db=Path(tmp) / "kb", model="toy", ocr=mode)
+            kb.clip.load()
+            report = kb.sync(folder)
+            out[f"ocr_{mode}"] = {
+                "seconds": round(report.seconds, 1),
+                "ocr_seconds": round(report.ocr_seconds, 1),
+                "ocr_images": report.ocr_images,
+                "children": sum(1 for m in kb.store.metadatas("text").values() if m.get("parent_id")),
+            }
+    return out
+
+
+def pdf_speed(pages: int = 20) -> dict[str, object]:
+    """Figures extracted and scanned pages rendered per second, on a generated PDF."""
+    import tempfile
+
+    from mmrag.files.pdf import PdfFigure, PdfFile
+    from tests.support.pdfs import PageSpec, write_pdf
+
+    specs = [PageSpec([f"Page {i} text about the study."], [("chart", "red"), ("chart", "blue")]) for i in range(pages)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_pdf(Path(tmp) / "speed.pdf", specs)
+        start = time.perf_counter()
+        with PdfFile(path) as pdf:
+            figures = [f for f in pdf.figures(pdf.pages()) if isinstance(f, PdfFigure)]
+        extract = time.perf_counter() - start
+        start = time.perf_counter()
+        with PdfFile(path) as pdf:
+            for i in range(min(pages, 8)):
+                pdf.render(i)
+        render = time.perf_counter() - start
+    return {
+        "figures_per_s": round(len(figures) / extract, 1),
+        "pages_rendered_per_s": round(min(pages, 8) / render, 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", choices=[*ENGINES, "all"], default="all")
     parser.add_argument("--count", type=int, default=24, help="images per language")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--index", type=Path, help="measure what OCR adds to indexing this folder instead")
+    parser.add_argument("--pdf-speed", action="store_true", help="measure figure extraction and rendering instead")
     args = parser.parse_args()
+    if args.index or args.pdf_speed:
+        print(json.dumps(index_cost(args.index) if args.index else pdf_speed(), indent=2))
+        return 0
     names = list(ENGINES) if args.engine == "all" else [args.engine]
     start = time.perf_counter()
     results = []

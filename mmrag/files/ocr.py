@@ -46,6 +46,8 @@ MAX_OCR_SIDE = 4000
 RAPID_DET_SIDE = 480
 """RapidOCR looks for text lines on images scaled up to at least this short side (its default, 736, costs a
 second even on an empty thumbnail); the long side stays capped at 2000 pixels."""
+MIN_LINE_SCORE = 0.6
+"""RapidOCR lines recognised with less confidence are dropped (they are mostly shapes and texture)."""
 SMALL_LINE = 40
 """RapidOCR reads text lines less tall than this (pixels) at twice their size."""
 MIN_TEXT_HEIGHT = 32
@@ -53,6 +55,7 @@ MIN_TEXT_HEIGHT = 32
 
 _LANGUAGE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 _CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
+_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}]) +(?=[{_CJK}])")
 
 
@@ -141,13 +144,19 @@ def run_ocr(engine: OcrEngine, image: Image.Image, *, budget_s: float, name: str
 
 
 def tidy(text: str) -> str:
-    """Engine output as plain lines: spaces between Chinese characters dropped, blank lines and runs of space gone."""
+    """Engine output as plain lines: spaces between Chinese characters dropped, runs of space made one, and lines
+    without words (blank, or a shape read as a symbol) gone."""
     lines = []
     for line in text.splitlines():
         line = _CJK_GAP.sub("", " ".join(line.split()))
-        if line:
+        if _is_text(line):
             lines.append(line)
     return "\n".join(lines)
+
+
+def _is_text(line: str) -> bool:
+    """A line with words in it: two letters or digits, or a Chinese character (not a shape read as ■ or ★)."""
+    return sum(ch.isalnum() for ch in line) >= 2 or bool(_CJK_CHAR.search(line))
 
 
 def _prepared(image: Image.Image) -> Image.Image:
@@ -278,7 +287,7 @@ class RapidOcrEngine:
                 if crop is None:
                     continue
                 found, _ = engine(crop, use_det=False, use_cls=False, use_rec=True)
-                lines.extend(str(item[0]).strip() for item in found or [] if str(item[0]).strip())
+                lines.extend(str(item[0]).strip() for item in found or [] if float(item[1]) >= MIN_LINE_SCORE)
         except OcrError:
             raise
         except Exception as e:  # an engine's own failure, whatever its type, is this image's

@@ -62,5 +62,16 @@ def test_bad_names_are_config_errors() -> None:
         ocr_engine("tesseract", "eng chi")
 
 
-def test_tidy_joins_chinese_characters() -> None:
-    assert tidy("图 书 馆\n\n  coffee   shop ") == "图书馆\ncoffee shop"
+def test_tidy_joins_chinese_characters_and_drops_shapes() -> None:
+    assert tidy("图 书 馆\n\n  coffee   shop \n■\n★ *") == "图书馆\ncoffee shop"
+
+
+def test_drawn_shapes_give_no_text() -> None:
+    import random
+
+    from mmrag.toy.shapes import CLASSES, draw
+
+    engine = _engine("rapidocr")
+    rng = random.Random(0)
+    texts = [run_ocr(engine, draw(c, rng, size=128), budget_s=30).text for c in CLASSES[:8]]  # type: ignore[arg-type]
+    assert texts == [""] * 8
