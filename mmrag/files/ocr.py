@@ -66,6 +66,8 @@ class OcrResult:
     text: str
     engine: str
     seconds: float
+    read: bool = True
+    """False when the image was too small to hold text and was not given to the engine."""
 
 
 class OcrEngine(Protocol):
@@ -127,7 +129,7 @@ def run_ocr(engine: OcrEngine, image: Image.Image, *, budget_s: float, name: str
     """
     start = time.perf_counter()
     if min(image.size) < MIN_OCR_SIDE or max(image.size) < MIN_OCR_LONG_SIDE:
-        return OcrResult("", engine.name, 0.0)
+        return OcrResult("", engine.name, 0.0, read=False)
     prepared = _prepared(image)
     try:
         text = engine.read(prepared, budget_s=budget_s)

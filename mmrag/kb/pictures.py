@@ -153,6 +153,8 @@ class Pictures:
             out.problems.append((f"OCR of {name}", str(e)))
             return ""
         out.ocr_seconds += result.seconds
+        if not result.read:
+            return ""
         if page:
             out.ocr_pages += 1
         else:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.defaults import DEFAULT_K, MAX_K
 from mmrag.errors import ConfigError, LLMError, MmragError
-from mmrag.kb.records import IMAGE, TEXT, citation
+from mmrag.kb.records import IMAGE, TEXT, citation, page_of
 from mmrag.langchain.chat_models import model_name, supports_vision
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.search.hits import Hit
@@ -69,9 +69,12 @@ class AnswerImage:
     caption: str = ""
     thumbnail: str = ""
     """A small JPEG data URI (not in :meth:`to_json`)."""
+    page: int | None = None
+    """The 0-based page of a PDF figure or page image (people see ``page + 1``)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "score": round(self.score, 6), "id": self.id, "caption": self.caption}
+        data = {"source": self.source, "score": round(self.score, 6), "id": self.id, "caption": self.caption}
+        return data | ({"page": self.page} if self.page is not None else {})
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,16 @@ class AnswerSource:
     score: float
     snippet: str
     cited: bool = False
+    page: int | None = None
+    """The 0-based page of a PDF's chunk, figure or page image (people see ``page + 1``)."""
+
+    @property
+    def where(self) -> str:
+        """The source with its page: ``/docs/paper.pdf, page 4``."""
+        return self.source if self.page is None else f"{self.source}, page {self.page + 1}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "n": self.n,
             "source": self.source,
             "score": round(self.score, 6),
@@ -96,6 +106,7 @@ class AnswerSource:
             "snippet": self.snippet,
             "cited": self.cited,
         }
+        return data | ({"page": self.page} if self.page is not None else {})
 
 
 @dataclass
@@ -208,7 +219,8 @@ class AnswerStream:
         text = "".join(self._parts).strip()
         cited = cited_numbers(text) if llm_used else set()
         sources = [
-            AnswerSource(s.n, s.id, s.modality, s.source, s.score, s.snippet, s.n in cited) for s in self.sources
+            AnswerSource(s.n, s.id, s.modality, s.source, s.score, s.snippet, s.n in cited, s.page)
+            for s in self.sources
         ]
         self._answer = Answer(
             self.question, text, self.images, sources, llm_used, self.model if llm_used else None, self.warnings
@@ -350,8 +362,8 @@ def retrieval_only_text(hits: Sequence[Hit]) -> str:
 
 def _where(hit: Hit) -> str:
     """The hit's file, with its page when it comes from a PDF (``/docs/paper.pdf, page 4``)."""
-    page = hit.metadata.get("page")
-    return f"{hit.source}, page {int(page) + 1}" if isinstance(page, int) else hit.source
+    page = page_of(hit.metadata)
+    return f"{hit.source}, page {page + 1}" if page is not None else hit.source
 
 
 def _snippet(text: str) -> str:
@@ -360,7 +372,7 @@ def _snippet(text: str) -> str:
 
 
 def _image(hit: Hit) -> AnswerImage:
-    return AnswerImage(hit.id, hit.source, hit.relevance, hit.caption, hit.document)
+    return AnswerImage(hit.id, hit.source, hit.relevance, hit.caption, hit.document, page_of(hit.metadata))
 
 
 def _source(n: int, hit: Hit) -> AnswerSource:
@@ -368,4 +380,4 @@ def _source(n: int, hit: Hit) -> AnswerSource:
     snippet = (
         _snippet(hit.document) if hit.modality == TEXT else _snippet(matched or hit.caption or Path(hit.source).name)
     )
-    return AnswerSource(n, hit.id, hit.modality, hit.source, hit.relevance, snippet)
+    return AnswerSource(n, hit.id, hit.modality, hit.source, hit.relevance, snippet, page=page_of(hit.metadata))

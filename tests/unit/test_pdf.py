@@ -98,3 +98,23 @@ def test_a_decompression_bomb_figure_is_skipped_and_the_page_kept(tmp_path: Path
     assert isinstance(items[0], PdfProblem)
     assert "60000x60000" in items[0].reason
     assert "MMRAG_MAX_MEGAPIXELS" in items[0].reason
+
+
+def test_answers_and_tools_cite_the_page() -> None:
+    from mmrag.langchain.answer import _source, format_sources, retrieval_only_text
+    from mmrag.langchain.artifacts import hit_artifact
+    from mmrag.search.hits import Hit
+
+    meta = {"source": "/docs/paper.pdf", "page": 3, "chunk": 5}
+    chunk = Hit("txt-a-00005", "text", "/docs/paper.pdf", 0.3, 2.0, 0.9, "Crema is the foam.", meta)  # type: ignore[arg-type]
+    figure_meta = {"source": "/docs/paper.pdf", "page": 1, "kind": "figure", "matched": "SALES 2024"}
+    figure = Hit("img-a-p00001-f000", "image", "/docs/paper.pdf", 0.3, 1.0, 0.8, "data:", figure_meta)  # type: ignore[arg-type]
+    prompt = format_sources([chunk, figure])
+    assert "text from paper.pdf, page 4" in prompt
+    assert "image paper.pdf, page 2" in prompt
+    assert "SALES 2024" in prompt
+    assert "/docs/paper.pdf, page 4" in retrieval_only_text([chunk])
+    assert _source(1, chunk).where == "/docs/paper.pdf, page 4"
+    assert _source(2, figure).snippet == "SALES 2024"
+    assert hit_artifact(chunk)["page"] == 3
+    assert hit_artifact(figure)["matched"] == "SALES 2024"
