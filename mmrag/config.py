@@ -27,12 +27,23 @@ field               environment               meaning
                                               ``openai:gpt-4o-mini``, ``ollama:llava``) for
                                               ``mmrag ask`` / ``chat``; None = retrieval only
 ``max_upload_mb``   ``MMRAG_MAX_UPLOAD_MB``   largest image the UI accepts as an upload, in MB
+``ocr``             ``MMRAG_OCR``             read the text inside images and scanned PDF pages:
+                                              ``auto`` (where the engine is installed), ``on``
+                                              or ``off`` (flags --ocr / --no-ocr)
+``ocr_engine``      ``MMRAG_OCR_ENGINE``      ``rapidocr`` (default) or ``tesseract``
+``ocr_languages``   ``MMRAG_OCR_LANGUAGES``   Tesseract languages joined by ``+``
+                                              (``eng+chi_sim``)
+``ocr_budget_s``    ``MMRAG_OCR_BUDGET_S``    seconds OCR may spend on one image or page
+``pdf_max_pages``   ``MMRAG_PDF_MAX_PAGES``   a PDF declaring more pages is skipped
 ==================  ========================  ================================================
+
+See docs/pdf-ocr.md for PDFs and OCR.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +62,12 @@ DEFAULT_COLLECTION = "mmrag"
 DEFAULT_MAX_UPLOAD_MB = 20.0
 DEFAULT_CHROMA_TIMEOUT_S = 10.0
 TEXT_RUNTIMES = ("auto", "onnx", "torch")
+OCR_MODES = ("auto", "on", "off")
+OCR_ENGINES = ("rapidocr", "tesseract")
+DEFAULT_OCR_ENGINE = "rapidocr"
+DEFAULT_OCR_LANGUAGES = "eng+chi_sim"
+DEFAULT_OCR_BUDGET_S = 30.0
+DEFAULT_PDF_MAX_PAGES = 2000
 
 _ENV: dict[str, tuple[str, type]] = {
     "model": ("MMRAG_MODEL", str),
@@ -67,6 +84,11 @@ _ENV: dict[str, tuple[str, type]] = {
     "collection": ("MMRAG_COLLECTION", str),
     "llm": ("MMRAG_LLM", str),
     "max_upload_mb": ("MMRAG_MAX_UPLOAD_MB", float),
+    "ocr": ("MMRAG_OCR", str),
+    "ocr_engine": ("MMRAG_OCR_ENGINE", str),
+    "ocr_languages": ("MMRAG_OCR_LANGUAGES", str),
+    "ocr_budget_s": ("MMRAG_OCR_BUDGET_S", float),
+    "pdf_max_pages": ("MMRAG_PDF_MAX_PAGES", int),
 }
 
 
@@ -95,6 +117,11 @@ class Settings:
     collection: str = DEFAULT_COLLECTION
     llm: str | None = None
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
+    ocr: str = "auto"
+    ocr_engine: str = DEFAULT_OCR_ENGINE
+    ocr_languages: str = DEFAULT_OCR_LANGUAGES
+    ocr_budget_s: float = DEFAULT_OCR_BUDGET_S
+    pdf_max_pages: int = DEFAULT_PDF_MAX_PAGES
 
     def __post_init__(self) -> None:
         # Accept plain strings for paths (open_knowledge_base(db="kb")).
@@ -120,8 +147,32 @@ class Settings:
         if not self.chroma_timeout > 0:
             msg = f"the Chroma server timeout must be positive, got {self.chroma_timeout} s (env MMRAG_CHROMA_TIMEOUT)"
             raise ConfigError(msg)
+        self._check_ocr()
         if self.db is not None and self.chroma_url:
             msg = "choose one store: --db DIR (embedded Chroma) or --chroma-url URL (a Chroma server), not both"
+            raise ConfigError(msg)
+
+    def _check_ocr(self) -> None:
+        if self.ocr not in OCR_MODES:
+            msg = f"ocr must be one of {', '.join(OCR_MODES)}, got {self.ocr!r} (flags --ocr / --no-ocr, env MMRAG_OCR)"
+            raise ConfigError(msg)
+        if self.ocr_engine not in OCR_ENGINES:
+            msg = (
+                f"OCR engine must be one of {', '.join(OCR_ENGINES)}, got {self.ocr_engine!r} "
+                "(flag --ocr-engine, env MMRAG_OCR_ENGINE)"
+            )
+            raise ConfigError(msg)
+        if not re.fullmatch(r"[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*", self.ocr_languages):
+            msg = (
+                f"OCR languages must be Tesseract names joined by '+', like eng+chi_sim; got {self.ocr_languages!r} "
+                "(flag --ocr-languages, env MMRAG_OCR_LANGUAGES)"
+            )
+            raise ConfigError(msg)
+        if not self.ocr_budget_s > 0:
+            msg = f"the OCR budget must be positive, got {self.ocr_budget_s} s (env MMRAG_OCR_BUDGET_S)"
+            raise ConfigError(msg)
+        if self.pdf_max_pages < 1:
+            msg = f"pdf_max_pages must be at least 1, got {self.pdf_max_pages} (env MMRAG_PDF_MAX_PAGES)"
             raise ConfigError(msg)
 
     @property

@@ -83,6 +83,27 @@ class UnreadableFileError(DocumentError):
     """A file or folder exists but can't be read (permissions, I/O). What the knowledge base holds for it is kept."""
 
 
+class PdfError(DocumentError):
+    """A PDF, or one part of it (a page, a figure), could not be read: encrypted, damaged, too many pages, or a
+    figure past the decompression-bomb limit. The message names the file, the part and the setting that changes it."""
+
+
+class OcrError(MmragError):
+    """Text could not be read from an image (OCR). ``path`` names the image or the PDF page."""
+
+    def __init__(self, message: str, path: str | Path = "") -> None:
+        super().__init__(message)
+        self.path = str(path)
+
+
+class OcrUnavailableError(OcrError):
+    """The OCR engine chosen (``ocr_engine``, env ``MMRAG_OCR_ENGINE``) or one of its languages is not installed."""
+
+
+class OcrTimeoutError(OcrError):
+    """OCR of one image ran past its time budget (``ocr_budget_s``, env ``MMRAG_OCR_BUDGET_S``)."""
+
+
 class FolderRefusedError(ConfigError):
     """A sync was refused before it started: a system folder (``/``, ``/usr``…) or the home folder itself.
     ``force=True`` (``mmrag index --force``) indexes it anyway."""

@@ -23,6 +23,8 @@ from mmrag.model.clip import ClipModel
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
+    from mmrag.kb.pictures import PictureOptions
+
 
 def build_clip(settings: Settings) -> ClipModel:
     """The CLIP model the settings name (not loaded yet)."""
@@ -46,6 +48,15 @@ def open_client(
     """
     opened = open_chroma(settings, create=create, thorough=thorough)
     return opened.client, opened.location, opened.lock_path
+
+
+def picture_options(settings: Settings) -> PictureOptions:
+    """PDF figures and pages, and OCR, as the settings say (the engine is found on the first sync)."""
+    from mmrag.files.pdf import PdfLimits
+    from mmrag.kb.pictures import PictureOptions
+
+    limits = PdfLimits(max_pages=settings.pdf_max_pages, max_megapixels=settings.max_megapixels)
+    return PictureOptions(settings.ocr, settings.ocr_engine, settings.ocr_languages, settings.ocr_budget_s, limits)
 
 
 def open_knowledge_base(
@@ -92,6 +103,7 @@ def open_knowledge_base(
         clip = build_clip(settings)
     store = Store(client, clip, name=settings.collection, location=location, lock_path=lock, freshness=opened.freshness)
     kb = KnowledgeBase.from_store(store, prior_cache=settings.home / "calibration")
+    kb.pictures = picture_options(settings)
     journal = store.journal_path
     if journal is not None and journal.is_file():  # a removal was interrupted: finish it before anything reads
         with contextlib.suppress(KnowledgeBaseLockedError), store.write_lock():

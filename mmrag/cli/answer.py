@@ -108,7 +108,7 @@ def _print_details(answer: Answer) -> None:
             typer.echo("\nSources:")
             for source in answer.sources:
                 mark = "*" if source.cited else " "
-                typer.echo(f" {mark}[{source.n}] {source.score:.3f}  {source.modality:5}  {source.source}")
+                typer.echo(f" {mark}[{source.n}] {source.score:.3f}  {source.modality:5}  {source.where}")
     for warning in answer.warnings:
         typer.echo(f"warning: {warning}", err=True)
 

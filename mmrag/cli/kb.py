@@ -42,6 +42,8 @@ def _print_report(report: SyncReport, as_json: bool) -> None:
     typer.echo(report.summary(timing=True))
     for item in report.skipped:
         typer.echo(f"  skipped {item.source}: {item.reason}", err=True)
+    for item in report.parts_skipped:
+        typer.echo(f"  left out {item.source}: {item.reason}", err=True)
 
 
 def _parse_meta(pairs: list[str] | None) -> dict[str, str | int | float | bool]:
@@ -74,12 +76,36 @@ def index(
     force: Annotated[
         bool, typer.Option("--force", help="Index / , a system folder or your home folder itself.")
     ] = False,
+    ocr: Annotated[
+        bool | None,
+        typer.Option(
+            "--ocr/--no-ocr",
+            help="Read the text inside images and scanned PDF pages (default: where the engine is installed; "
+            "env MMRAG_OCR).",
+        ),
+    ] = None,
+    ocr_engine: Annotated[
+        str | None, typer.Option("--ocr-engine", help="rapidocr (default) or tesseract (env MMRAG_OCR_ENGINE).")
+    ] = None,
+    ocr_languages: Annotated[
+        str | None,
+        typer.Option("--ocr-languages", help="Tesseract languages, e.g. eng+chi_sim (env MMRAG_OCR_LANGUAGES)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Make the knowledge base match FOLDER: add new files, re-embed changed ones, drop deleted ones."""
     from mmrag.factory import open_knowledge_base
 
-    settings = settings_from(ctx, db=db, chroma_url=chroma_url, model=model, pretrained=pretrained)
+    settings = settings_from(
+        ctx,
+        db=db,
+        chroma_url=chroma_url,
+        model=model,
+        pretrained=pretrained,
+        ocr=None if ocr is None else ("on" if ocr else "off"),
+        ocr_engine=ocr_engine,
+        ocr_languages=ocr_languages,
+    )
     kb = open_knowledge_base(settings, rebuild=rebuild, thorough=True)
     bar = _ProgressBar(enabled=not as_json)
     try:
@@ -98,10 +124,12 @@ def status(
 ) -> None:
     """Show where the knowledge base is, its model, and what it holds."""
     from mmrag.factory import open_knowledge_base
+    from mmrag.kb.inventory import picture_counts
 
     kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url), create=False, thorough=True)
     record = kb.model_record
     counts = kb.counts()
+    pictures = picture_counts(kb.store)
     data = {
         "location": kb.location,
         "name": kb.name,
@@ -110,6 +138,9 @@ def status(
         "images": counts.images,
         "text_chunks": counts.text_chunks,
         "text_documents": counts.text_sources,
+        "pdf_figures": pictures.figures,
+        "pdf_pages": pictures.pages,
+        "ocr_images": pictures.ocr_images,
     }
     if as_json:
         emit(data)

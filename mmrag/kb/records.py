@@ -11,6 +11,22 @@ space), so that each modality can be searched and calibrated on its own. Records
   ``modality="text"``, ``source``, ``sha256``, ``size``, ``mtime_ns``, ``chunk``, ``chunks``, ``start``
   (character offset), ``title``, plus user metadata.
 
+Documents with pictures (see ``docs/pdf-ocr.md``) add, under the same ``source``:
+
+* PDF text chunks: as above, plus ``page`` (0-based, as LangChain's PDF loaders), ``page_label`` (what a reader
+  sees), and ``start`` counted within the page's text;
+* PDF figures: image records with ``kind="figure"``, id ``img-<sha1(path)[:24]>-p<page>-f<n>``, ``page``,
+  ``page_label``, ``figure``, ``bbox`` ("left,bottom,right,top" in PDF points), ``caption`` (caption_source
+  ``pdf``) and ``text_id`` (the first text chunk of its page);
+* PDF pages without text (scans): image records with ``kind="page"``, id ``img-<sha1(path)[:24]>-p<page>``;
+* text that belongs to an image (``kind="ocr"`` or ``"caption"``): child text records in the text collection, id
+  ``txt-<rest of the parent id>-<kind>-<n>``, with ``parent_id`` (the image record's id), embedded by CLIP's text
+  tower; a hit on a child stands for its parent (:mod:`mmrag.search.children`).
+
+Every record of such a file carries ``records``, how many records the file has in both collections (a file
+whose records are not all there is redone), and the image records carry ``ocr``: the engine that read them
+("" when OCR was off).
+
 Both collections carry the embedding model in their collection metadata (:class:`ModelRecord`), and mmrag's
 chromadb embedding function in their configuration (:mod:`mmrag.kb.embedding_function`).
 
@@ -26,6 +42,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from mmrag.vectors import Matrix
@@ -43,12 +60,26 @@ own, but not a folder's file, so folder sync leaves them alone."""
 RESERVED_KEYS = frozenset(
     {"modality", "source", "sha256", "size", "mtime_ns", "width", "height", "caption", "caption_source"}
     | {"chunk", "chunks", "start", "start_index", "title", "format", OWNER_KEY, ORIGIN_KEY}
+    | {"kind", "parent_id", "page", "page_label", "figure", "bbox", "text_id", "records", "ocr"}
 )
 """Metadata keys mmrag writes itself; user metadata may not use them."""
 MODEL_KEYS = ("mmrag_model", "mmrag_pretrained", "mmrag_label", "mmrag_dim")
 """Collection metadata keys of the model record."""
 
 Metadata = dict[str, str | int | float | bool]
+
+KIND = "kind"
+PARENT = "parent_id"
+FIGURE = "figure"
+"""``kind`` of an image record that is a figure extracted from a PDF."""
+PAGE = "page"
+"""``kind`` of an image record that is a rendered PDF page (a page without text)."""
+OCR = "ocr"
+"""``kind`` of a child text record holding the text read from its parent image."""
+CAPTION = "caption"
+"""``kind`` of a child text record holding its parent figure's caption."""
+CHILD_KINDS = (OCR, CAPTION)
+DOCUMENT_IMAGE_KINDS = (FIGURE, PAGE)
 
 
 @dataclass(frozen=True)
@@ -100,6 +131,46 @@ def image_id(source: str) -> str:
 def text_id(source: str, chunk: int) -> str:
     """The id of chunk ``chunk`` of the text document ``source``."""
     return f"txt-{hashlib.sha1(source.encode('utf-8')).hexdigest()[:24]}-{chunk:05d}"
+
+
+def figure_id(source: str, page: int, index: int) -> str:
+    """The id of figure ``index`` (0-based) on page ``page`` (0-based) of the PDF ``source``."""
+    return f"{image_id(source)}-p{page:05d}-f{index:03d}"
+
+
+def page_image_id(source: str, page: int) -> str:
+    """The id of the rendered image of page ``page`` (0-based) of the PDF ``source``."""
+    return f"{image_id(source)}-p{page:05d}"
+
+
+def child_id(parent_id: str, kind: str, n: int) -> str:
+    """The id of child text ``n`` of kind ``kind`` (``ocr``, ``caption``) of the image record ``parent_id``."""
+    return f"txt-{parent_id.removeprefix('img-')}-{kind}-{n:03d}"
+
+
+def rebase_id(id_: str, old_source: str, new_source: str) -> str:
+    """The id a record of ``old_source`` gets when its file moves to ``new_source`` (the path hash swapped)."""
+    old = hashlib.sha1(old_source.encode("utf-8")).hexdigest()[:24]
+    new = hashlib.sha1(new_source.encode("utf-8")).hexdigest()[:24]
+    return id_.replace(old, new, 1)
+
+
+def is_child(metadata: Mapping[str, Any]) -> bool:
+    """A text record that stands for its parent image (OCR text or a figure's caption)."""
+    return bool(metadata.get(PARENT))
+
+
+def page_of(metadata: Mapping[str, Any]) -> int | None:
+    """The 0-based page a record comes from (None when it is not from a paged document)."""
+    page = metadata.get("page")
+    return int(page) if isinstance(page, int | float) and not isinstance(page, bool) else None
+
+
+def citation(source: str, metadata: Mapping[str, Any]) -> str:
+    """How an answer names a record's place: ``file.pdf, page 4`` (1-based) for paged documents, else the name."""
+    name = PurePath(source).name or source
+    page = page_of(metadata)
+    return f"{name}, page {page + 1}" if page is not None else name
 
 
 def stored_metadata(raw: Mapping[str, Any] | None) -> Metadata:

@@ -330,8 +330,9 @@ class Store:
     def counts(self) -> Counts:
         images = self._existing(IMAGE)
         texts = self._existing(TEXT)
-        sources = {str(m.get("source")) for m in self.metadatas(TEXT).values()}
-        return Counts(images.count() if images else 0, texts.count() if texts else 0, len(sources))
+        chunks = [m for m in self.metadatas(TEXT).values() if not m.get("parent_id")]  # not an image's own text
+        sources = {str(m.get("source")) for m in chunks}
+        return Counts(images.count() if images else 0, len(chunks) if texts else 0, len(sources))
 
     @guarded
     def count(self, modality: str, *, max_age: float = COUNT_MAX_AGE_S) -> int:

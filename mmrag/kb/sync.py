@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -46,8 +46,26 @@ from mmrag.files.documents import (
 )
 from mmrag.files.images import image_format, load_image, original_size
 from mmrag.files.paths import is_under, path_of, printable, source_of
+from mmrag.files.pdf import is_pdf
 from mmrag.files.thumbnails import thumbnail_data_uri
-from mmrag.kb.records import IMAGE, OWNER, OWNER_KEY, RESERVED_KEYS, TEXT, Metadata, Record, image_id, text_id
+from mmrag.kb.pictures import FileRecords, PictureOptions, Pictures
+from mmrag.kb.records import (
+    DOCUMENT_IMAGE_KINDS,
+    IMAGE,
+    KIND,
+    OCR,
+    OWNER,
+    OWNER_KEY,
+    PARENT,
+    RESERVED_KEYS,
+    TEXT,
+    Metadata,
+    Record,
+    image_id,
+    is_child,
+    rebase_id,
+    text_id,
+)
 from mmrag.kb.report import ProgressCallback, Skipped, SyncProgress, SyncReport
 from mmrag.kb.store import Store
 
@@ -66,6 +84,19 @@ class _Stored:
     mtime_ns: int
     complete: bool
     caption: str = ""
+    extra: dict[str, list[str]] = field(default_factory=dict)
+    """The file's other records, by collection: figures, page images, and text that belongs to an image."""
+    ocr: str | None = None
+    """The OCR engine that read its pictures ("" when none did; None when it has no pictures to read)."""
+    legacy: bool = False
+    """A PDF indexed before mmrag read pages and figures: redone once, to gain them."""
+
+    def all_ids(self) -> dict[str, list[str]]:
+        """Every record of the file, by collection."""
+        out = {self.modality: list(self.ids)}
+        for modality, ids in self.extra.items():
+            out.setdefault(modality, []).extend(ids)
+        return out
 
 
 @dataclass(frozen=True)
@@ -86,10 +117,12 @@ def sync_folder(
     on_progress: ProgressCallback | None = None,
     allow_removal: bool = False,
     force: bool = False,
+    pictures: PictureOptions | None = None,
 ) -> SyncReport:
     """Make ``store`` match ``folder`` (recursively). See the module docstring for the rules.
 
     Args:
+        pictures: PDF figures and pages, and OCR (default: OCR where the engine is installed).
         allow_removal: go ahead even when the sync would remove most of what the folder had.
         force: index a system folder or the home folder itself.
 
@@ -109,7 +142,7 @@ def sync_folder(
         refuse_system_folder(root)
     unreadable: list[Path] = []
     files = list(walk(root, unreadable))
-    syncer = _Syncer(store, metadata, on_progress, allow_removal=allow_removal)
+    syncer = _Syncer(store, metadata, on_progress, allow_removal=allow_removal, pictures=pictures)
     return syncer.run(files, scope=root, unreadable=unreadable)
 
 
@@ -164,6 +197,7 @@ def sync_files(
     *,
     metadata: Mapping[str, str | int | float | bool] | None = None,
     on_progress: ProgressCallback | None = None,
+    pictures: PictureOptions | None = None,
 ) -> SyncReport:
     """Add or refresh these files only; nothing else is removed. Missing files are skipped and reported."""
     files: list[FileStat] = []
@@ -179,7 +213,7 @@ def sync_files(
             report_missing.append(Skipped(str(path), "not a regular file"))
             continue
         files.append(FileStat(resolved, st.st_size, st.st_mtime_ns))
-    report = _Syncer(store, metadata, on_progress).run(files, scope=None)
+    report = _Syncer(store, metadata, on_progress, pictures=pictures).run(files, scope=None)
     report.skipped[:0] = report_missing
     return report
 
@@ -192,6 +226,7 @@ class _Syncer:
         on_progress: ProgressCallback | None,
         *,
         allow_removal: bool = True,
+        pictures: PictureOptions | None = None,
     ) -> None:
         clash = sorted(RESERVED_KEYS & set(metadata or {}))
         if clash:
@@ -205,6 +240,8 @@ class _Syncer:
         self.done = 0
         self.total = 0
         self.captions_files: dict[Path, dict[str, str]] = {}
+        self.pictures = Pictures(store.clip, pictures if pictures is not None else PictureOptions())
+        self.report.ocr = self.pictures.note
 
     # --- planning ----------------------------------------------------------------------------------
 
@@ -228,7 +265,8 @@ class _Syncer:
                 if kind is None or f.source in caption_sidecars:
                     continue
                 old = stored.get(f.source)
-                if old is not None and old.modality == kind and old.complete and _same_stat(old, f):
+                current = old is not None and old.modality == kind and old.complete and not self._needs_ocr(old)
+                if old is not None and current and _same_stat(old, f):
                     self.report.unchanged += 1
                     continue
                 try:
@@ -239,7 +277,13 @@ class _Syncer:
                 except DocumentError as e:
                     self._skip(f, str(e), stale=old)
                     continue
-                if old is not None and old.modality == kind and old.complete and old.sha256 == digest:
+                if (
+                    old is not None
+                    and old.modality == kind
+                    and old.complete
+                    and old.sha256 == digest
+                    and not self._needs_ocr(old)
+                ):
                     self._restamp(old, f)
                     self.report.unchanged += 1
                 elif old is not None:
@@ -263,29 +307,11 @@ class _Syncer:
         return self.report
 
     def _stored(self) -> dict[str, _Stored]:
-        out: dict[str, _Stored] = {}
+        rows: dict[str, dict[str, list[tuple[str, Metadata]]]] = defaultdict(lambda: defaultdict(list))
         for modality in (IMAGE, TEXT):
-            per_source: dict[str, list[tuple[str, Metadata]]] = defaultdict(list)
             for id_, meta in self.store.synced_metadatas(modality).items():  # other writers' records are theirs
-                per_source[str(meta.get("source", ""))].append((id_, meta))
-            for source, rows in per_source.items():
-                first = rows[0][1]
-                hashes = {m.get("sha256") for _, m in rows}
-                if modality == TEXT:
-                    expected = int(first.get("chunks", -1))
-                    complete = len(hashes) == 1 and len(rows) == expected
-                else:
-                    complete = len(rows) == 1
-                out[source] = _Stored(
-                    modality,
-                    [id_ for id_, _ in rows],
-                    str(first.get("sha256", "")),
-                    int(first.get("size", -1)),
-                    int(first.get("mtime_ns", -1)),
-                    complete,
-                    str(first.get("caption", "")),
-                )
-        return out
+                rows[str(meta.get("source", ""))][modality].append((id_, meta))
+        return {source: _stored_of(by_modality) for source, by_modality in rows.items()}
 
     def _unreadable_folders(self, folders: Sequence[Path], stored: Mapping[str, _Stored]) -> set[str]:
         """Report each folder that couldn't be listed; the sources stored under it are kept, never removed."""
@@ -355,7 +381,7 @@ class _Syncer:
             elif _looks_like_image(f.path) or (old is not None and old.modality == IMAGE):
                 self.report.skipped.append(Skipped(f.source, self._why_not_an_image(f.path)))
                 if old is not None:
-                    self.store.delete(old.modality, old.ids)  # its content changed into something unreadable
+                    self._delete_stored(old)  # its content changed into something unreadable
             else:
                 self.report.ignored += 1
         return kinds
@@ -408,31 +434,41 @@ class _Syncer:
     # --- writing -----------------------------------------------------------------------------------
 
     def _move(self, old: _Stored, old_source: str, new: FileStat) -> None:
-        records = self.store.get(old.modality, old.ids, embeddings=True)
-        moved = []
-        for r in records:
-            meta = dict(r.metadata)
-            meta.update(source=new.source, size=new.size, mtime_ns=new.mtime_ns)
-            meta[OWNER_KEY] = OWNER
-            if old.modality == TEXT:
-                meta["title"] = printable(new.path.name)
-                new_id = text_id(new.source, int(meta.get("chunk", 0)))
-            else:
-                new_id = image_id(new.source)
-                meta["caption"], meta["caption_source"] = read_caption(new.path, self.captions_files)
-            moved.append(Record(new_id, r.embedding, r.document, meta))
-        self.store.upsert(old.modality, moved)
-        self.store.delete(old.modality, [r.id for r in records])
+        for modality, ids in old.all_ids().items():
+            records = self.store.get(modality, ids, embeddings=True)
+            moved = []
+            for r in records:
+                meta = dict(r.metadata)
+                meta.update(source=new.source, size=new.size, mtime_ns=new.mtime_ns)
+                meta[OWNER_KEY] = OWNER
+                if is_child(meta) or KIND in meta:
+                    new_id = rebase_id(r.id, old_source, new.source)
+                    if PARENT in meta:
+                        meta[PARENT] = rebase_id(str(meta[PARENT]), old_source, new.source)
+                    if "text_id" in meta:
+                        meta["text_id"] = rebase_id(str(meta["text_id"]), old_source, new.source)
+                    if modality == TEXT and not is_child(meta):
+                        meta["title"] = printable(new.path.name)
+                elif modality == TEXT:
+                    meta["title"] = printable(new.path.name)
+                    new_id = text_id(new.source, int(meta.get("chunk", 0)))
+                else:
+                    new_id = image_id(new.source)
+                    meta["caption"], meta["caption_source"] = read_caption(new.path, self.captions_files)
+                moved.append(Record(new_id, r.embedding, r.document, meta))
+            self.store.upsert(modality, moved)
+            self.store.delete(modality, [r.id for r in records])
 
     def _restamp(self, old: _Stored, f: FileStat) -> None:
-        metas = [{"mtime_ns": f.mtime_ns, "size": f.size, OWNER_KEY: OWNER} for _ in old.ids]
-        self.store.update_metadata(old.modality, old.ids, metas)  # type: ignore[arg-type]
+        for modality, ids in old.all_ids().items():
+            metas = [{"mtime_ns": f.mtime_ns, "size": f.size, OWNER_KEY: OWNER} for _ in ids]
+            self.store.update_metadata(modality, ids, metas)  # type: ignore[arg-type]
 
     def _remove(self, sources: Iterable[str], stored: Mapping[str, _Stored]) -> None:
         by_modality: dict[str, list[str]] = defaultdict(list)
         for source in sources:
-            old = stored[source]
-            by_modality[old.modality].extend(old.ids)
+            for modality, ids in stored[source].all_ids().items():
+                by_modality[modality].extend(ids)
             self.report.removed += 1
         for modality, ids in by_modality.items():
             self.store.delete(modality, ids)
@@ -440,7 +476,7 @@ class _Syncer:
     def _skip(self, f: FileStat, reason: str, stale: _Stored | None) -> None:
         self.report.skipped.append(Skipped(f.source, reason))
         if stale is not None:
-            self.store.delete(stale.modality, stale.ids)  # never leave an outdated version behind
+            self._delete_stored(stale)  # never leave an outdated version behind
 
     def _update_captions(
         self,
@@ -490,7 +526,9 @@ class _Syncer:
                     "caption_source": origin,
                 }
                 records.append(Record(image_id(w.file.source), vector, thumb, meta))
+            children = self._ocr_images(group, records, stored)
             self.store.upsert(IMAGE, records)
+            self.store.upsert(TEXT, children)
             for index, w in enumerate(group):
                 if index in failed:
                     self._skip(w.file, str(failed[index].error), stale=stored.get(w.file.source))
@@ -505,6 +543,10 @@ class _Syncer:
         clip = self.store.clip
         for w in work:
             old = stored.get(w.file.source)
+            if is_pdf(w.file.path):
+                self._embed_pdf(w, old)
+                self._progress(w.file.source)
+                continue
             try:
                 text = read_text(w.file.path)
             except DocumentError as e:
@@ -529,11 +571,77 @@ class _Syncer:
             ]
             self.store.upsert(TEXT, records)
             if old is not None:
-                keep = {r.id for r in records}
-                self.store.delete(TEXT, [i for i in old.ids if i not in keep])
+                self._delete_stored(old, keep={r.id for r in records})
             self._count(w)
             self.report.embedded_chunks += len(chunks)
             self._progress(w.file.source)
+
+    # --- documents with pictures (PDF figures and pages, OCR): see mmrag/kb/pictures.py ---------------
+
+    def _needs_ocr(self, old: _Stored) -> bool:
+        """A stored file with pictures that OCR hasn't read while OCR is on, or a PDF stored without its pages:
+        it is redone (once)."""
+        return old.legacy or (self.pictures.ocr is not None and old.ocr == "")
+
+    def _delete_stored(self, old: _Stored, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Delete every record of a stored file (in both collections) but those in ``keep``."""
+        for modality, ids in old.all_ids().items():
+            doomed = [i for i in ids if i not in keep]
+            if doomed:
+                self.store.delete(modality, doomed)
+
+    def _ocr_images(self, group: Sequence[_Work], records: list[Record], stored: Mapping[str, _Stored]) -> list[Record]:
+        """The OCR children of the image records just embedded (marking each record with the engine)."""
+        by_source = {w.file.source: w for w in group}
+        children: list[Record] = []
+        fingerprint = self.pictures.fingerprint
+        for record in records:
+            w = by_source[str(record.metadata["source"])]
+            out = FileRecords()
+            if self.pictures.ocr is not None:
+                try:
+                    image = load_image(w.file.path, max_megapixels=self.store.clip.max_megapixels)
+                except ImageError as e:
+                    out.problems.append((f"OCR of {w.file.path.name}", str(e)))
+                else:
+                    self.pictures.ocr_children(image, record.id, self._metadata(w, TEXT), w.file.path.name, out)
+            record.metadata[OCR] = fingerprint
+            if out.texts:
+                out.images.append(record)
+                out.stamp()
+            self._count_pictures(w, out)
+            children.extend(out.texts)
+            old = stored.get(w.file.source)
+            if old is not None:
+                self._delete_stored(old, keep={record.id, *(c.id for c in out.texts)})
+        return children
+
+    def _embed_pdf(self, w: _Work, old: _Stored | None) -> None:
+        """A PDF's text by page, its figures and its scanned pages; skipped whole when it can't be opened."""
+        try:
+            out = self.pictures.pdf_records(w.file.path, w.file.source, self._metadata(w, TEXT))
+        except DocumentError as e:
+            self._skip(w.file, str(e), stale=old)
+            return
+        for record in out.images:
+            record.metadata["modality"] = IMAGE
+        self.store.upsert(IMAGE, out.images)
+        self.store.upsert(TEXT, out.texts)
+        if old is not None:
+            self._delete_stored(old, keep={r.id for r in (*out.images, *out.texts)})
+        self._count(w)
+        self._count_pictures(w, out)
+        self.report.embedded_chunks += sum(1 for r in out.texts if not is_child(r.metadata))
+        self.report.embedded_images += len(out.images)
+
+    def _count_pictures(self, w: _Work, out: FileRecords) -> None:
+        report = self.report
+        report.figures += out.figures
+        report.pages += out.pages
+        report.ocr_images += out.ocr_images
+        report.ocr_pages += out.ocr_pages
+        report.ocr_seconds += out.ocr_seconds
+        report.parts_skipped.extend(Skipped(f"{w.file.source} ({part})", reason) for part, reason in out.problems)
 
     def _metadata(self, w: _Work, modality: str) -> Metadata:
         meta: Metadata = dict(self.user_metadata)
@@ -552,6 +660,50 @@ class _Syncer:
             self.report.added += 1
         else:
             self.report.updated += 1
+
+
+def _stored_of(by_modality: Mapping[str, list[tuple[str, Metadata]]]) -> _Stored:
+    """What the knowledge base holds for one file, from its records in both collections.
+
+    The file is an image when it has an image record of its own (not a figure or page), else a text document.
+    Its records are complete when they are all there: as many as ``records`` says (files with pictures), or one
+    image, or ``chunks`` text chunks.
+    """
+    images = by_modality.get(IMAGE, [])
+    texts = by_modality.get(TEXT, [])
+    own_images = [(i, m) for i, m in images if m.get(KIND) not in DOCUMENT_IMAGE_KINDS]
+    modality = IMAGE if own_images else TEXT
+    primary = own_images if modality == IMAGE else [(i, m) for i, m in texts if not is_child(m)]
+    everything = [*images, *texts]
+    first = (primary or everything)[0][1]
+    primary_ids = {i for i, _ in primary}
+    extra: dict[str, list[str]] = {}
+    for name, rows in ((IMAGE, images), (TEXT, texts)):
+        others = [i for i, _ in rows if i not in primary_ids]
+        if others:
+            extra[name] = others
+    hashes = {m.get("sha256") for _, m in everything}
+    declared = first.get("records")
+    if isinstance(declared, int):
+        complete = len(hashes) == 1 and len(everything) == declared
+    elif modality == TEXT:
+        complete = len(hashes) == 1 and len(primary) == int(first.get("chunks", -1))
+    else:
+        complete = len(primary) == 1
+    pictures = [m for _, m in images]
+    ocr = None if not pictures else ("" if any(not m.get(OCR) for m in pictures) else str(pictures[0].get(OCR)))
+    return _Stored(
+        modality,
+        [i for i, _ in primary],
+        str(first.get("sha256", "")),
+        int(first.get("size", -1)),
+        int(first.get("mtime_ns", -1)),
+        complete,
+        str(first.get("caption", "")) if modality == IMAGE else "",
+        extra,
+        ocr,
+        legacy=modality == TEXT and declared is None and is_pdf(path_of(str(first.get("source", "")))),
+    )
 
 
 def _same_stat(old: _Stored, f: FileStat) -> bool:

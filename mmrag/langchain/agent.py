@@ -258,7 +258,7 @@ def answer_from_messages(question: str, messages: list[BaseMessage]) -> Answer:
             if seen is None or hit["score"] > seen["score"]:
                 hits[hit["id"]] = hit
     images = [
-        AnswerImage(h["id"], h["source"], h["score"], h.get("caption") or "", h.get("thumbnail") or "")
+        AnswerImage(h["id"], h["source"], h["score"], h.get("caption") or "", h.get("thumbnail") or "", h.get("page"))
         for h in hits.values()
         if is_image(h)
     ]
@@ -272,6 +272,7 @@ def answer_from_messages(question: str, messages: list[BaseMessage]) -> Answer:
             h["score"],
             h.get("content") or h.get("caption") or Path(h["source"]).name,
             cited=Path(h["source"]).name in text or h["id"] in text,
+            page=h.get("page"),
         )
         for n, h in enumerate(hits.values(), 1)
     ]

@@ -29,7 +29,7 @@ from pydantic import ConfigDict
 
 from mmrag.defaults import DEFAULT_K, MAX_K
 from mmrag.errors import ConfigError, LLMError, MmragError
-from mmrag.kb.records import IMAGE, TEXT
+from mmrag.kb.records import IMAGE, TEXT, page_of
 from mmrag.langchain.answer_prompt import (
     MAX_PROMPT_IMAGE_SIDE,
     MAX_PROMPT_IMAGES,
@@ -93,9 +93,12 @@ class AnswerImage:
     caption: str = ""
     thumbnail: str = ""
     """A small JPEG data URI (not in :meth:`to_json`)."""
+    page: int | None = None
+    """The 0-based page of a PDF figure or page image (people see ``page + 1``)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "score": round(self.score, 6), "id": self.id, "caption": self.caption}
+        data = {"source": self.source, "score": round(self.score, 6), "id": self.id, "caption": self.caption}
+        return data | ({"page": self.page} if self.page is not None else {})
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,16 @@ class AnswerSource:
     score: float
     snippet: str
     cited: bool = False
+    page: int | None = None
+    """The 0-based page of a PDF's chunk, figure or page image (people see ``page + 1``)."""
+
+    @property
+    def where(self) -> str:
+        """The source with its page: ``/docs/paper.pdf, page 4``."""
+        return self.source if self.page is None else f"{self.source}, page {self.page + 1}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "n": self.n,
             "source": self.source,
             "score": round(self.score, 6),
@@ -120,6 +130,7 @@ class AnswerSource:
             "snippet": self.snippet,
             "cited": self.cited,
         }
+        return data | ({"page": self.page} if self.page is not None else {})
 
 
 @dataclass
@@ -388,7 +399,8 @@ class AnswerChain(RunnableSerializable[AnswerInput, Answer]):
         """The closing piece: the sources marked with what the answer cites, the model, late warnings."""
         cited = cited_numbers(text)
         sources = [
-            AnswerSource(s.n, s.id, s.modality, s.source, s.score, s.snippet, s.n in cited) for s in first.sources
+            AnswerSource(s.n, s.id, s.modality, s.source, s.score, s.snippet, s.n in cited, s.page)
+            for s in first.sources
         ]
         return Answer(first.question, "", [], sources, True, model_name(self._chat), warnings)  # type: ignore[arg-type]
 
@@ -526,9 +538,10 @@ def answer_question(
 
 
 def _image(hit: Hit) -> AnswerImage:
-    return AnswerImage(hit.id, hit.source, hit.relevance, hit.caption, hit.document)
+    return AnswerImage(hit.id, hit.source, hit.relevance, hit.caption, hit.document, page_of(hit.metadata))
 
 
 def _source(n: int, hit: Hit) -> AnswerSource:
-    text = snippet(hit.document) if hit.modality == TEXT else (hit.caption or Path(hit.source).name)
-    return AnswerSource(n, hit.id, hit.modality, hit.source, hit.relevance, text)
+    matched = str(hit.metadata.get("matched", ""))
+    text = snippet(hit.document) if hit.modality == TEXT else snippet(matched or hit.caption or Path(hit.source).name)
+    return AnswerSource(n, hit.id, hit.modality, hit.source, hit.relevance, text, page=page_of(hit.metadata))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmrag.errors import MmragError
-from mmrag.kb.records import IMAGE, TEXT
+from mmrag.kb.records import IMAGE, TEXT, citation, page_of
 from mmrag.search.hits import Hit
 
 if TYPE_CHECKING:
@@ -74,12 +74,14 @@ def format_sources(hits: Sequence[Hit]) -> str:
     """Numbered sources for a prompt; passages are fenced so they read as quoted data."""
     blocks = []
     for n, hit in enumerate(hits, 1):
-        name = Path(hit.source).name
+        name = citation(hit.source, hit.metadata)  # "paper.pdf, page 4" for a PDF's chunks, figures and pages
         if hit.modality == TEXT:
             blocks.append(f'[{n}] text from {name} (score {hit.relevance:.2f}):\n"""\n{hit.document.strip()}\n"""')
         else:
             caption = f", caption: {hit.caption!r}" if hit.caption else ""
-            blocks.append(f"[{n}] image {name} (score {hit.relevance:.2f}{caption})")
+            matched = hit.metadata.get("matched")
+            text = f'\ntext in the image:\n"""\n{str(matched).strip()}\n"""' if matched else ""
+            blocks.append(f"[{n}] image {name} (score {hit.relevance:.2f}{caption}){text}")
     return "\n\n".join(blocks)
 
 
@@ -116,13 +118,19 @@ def retrieval_only_text(hits: Sequence[Hit]) -> str:
     if images:
         lines += ["", "Images:"]
         lines += [
-            f"  [{n}] {h.relevance:.3f}  {h.source}" + (f"  ({h.caption})" if h.caption else "") for n, h in images
+            f"  [{n}] {h.relevance:.3f}  {_where(h)}" + (f"  ({h.caption})" if h.caption else "") for n, h in images
         ]
     if passages:
         lines += ["", "Passages:"]
         for n, h in passages:
-            lines += [f"  [{n}] {h.relevance:.3f}  {h.source}", f"      {snippet(h.document)}"]
+            lines += [f"  [{n}] {h.relevance:.3f}  {_where(h)}", f"      {snippet(h.document)}"]
     return "\n".join(lines)
+
+
+def _where(hit: Hit) -> str:
+    """The hit's file, with its page when it comes from a PDF (``/docs/paper.pdf, page 4``)."""
+    page = page_of(hit.metadata)
+    return f"{hit.source}, page {page + 1}" if page is not None else hit.source
 
 
 def snippet(text: str) -> str:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
 
+    from mmrag.kb.pictures import PictureOptions
     from mmrag.langchain.documents_in import AddedDocuments
     from mmrag.langchain.retriever import MultimodalRetriever
     from mmrag.langchain.vectorstore import KnowledgeBaseVectorStore
@@ -90,6 +91,8 @@ class KnowledgeBase:
     def _attach(self, store: Store, prior_cache: Path | None = None) -> None:
         self.store = store
         self._prior_cache = prior_cache
+        self.pictures: PictureOptions | None = None
+        """PDF figures and pages, and OCR, for its syncs (None: OCR where the engine is installed)."""
         self._searcher: Searcher | None = None
         self._lock = threading.Lock()
 
@@ -155,6 +158,7 @@ class KnowledgeBase:
             on_progress=on_progress,
             allow_removal=allow_removal,
             force=force,
+            pictures=self.pictures,
         )
 
     def add_files(
@@ -167,7 +171,9 @@ class KnowledgeBase:
         """Add or refresh individual files (nothing else is removed); see :func:`mmrag.kb.sync.sync_files`."""
         from mmrag.kb.sync import sync_files
 
-        return sync_files(self.store, [Path(p) for p in paths], metadata=metadata, on_progress=on_progress)
+        return sync_files(
+            self.store, [Path(p) for p in paths], metadata=metadata, on_progress=on_progress, pictures=self.pictures
+        )
 
     def add_documents(self, documents: Sequence[Document], *, ids: Sequence[str] | None = None) -> AddedDocuments:
         """Add LangChain Documents (from loaders and splitters) as first-class mmrag records.

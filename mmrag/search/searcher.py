@@ -27,6 +27,7 @@ from mmrag.kb.records import MODALITIES, TEXT, Record, stored_metadata
 from mmrag.kb.store import Store
 from mmrag.model.language import language_warning
 from mmrag.search.calibration import Calibrator, robust_z
+from mmrag.search.children import with_parents
 from mmrag.search.fusion import mmr as diversified
 from mmrag.search.fusion import with_each_modality
 from mmrag.search.hits import Hit, Modality, Reason, SearchResult
@@ -122,6 +123,7 @@ class Searcher:
         understood = self.scorer.understood(q)
         hits = [self._scored(h, query_modality, centred, understood, by_keyword.get(h.id)) for h in hits]
         hits.sort(key=lambda h: (h.relevance, h.keyword, h.z), reverse=True)
+        hits = with_parents(hits, self.store, modality=modality)  # a child text stands for its image
         candidates = len(hits)
         hits = [h for h in hits if h.relevance >= threshold]
         chosen = diversified(hits, k, lambda_mult) if mmr else hits[:k]
@@ -130,7 +132,7 @@ class Searcher:
 
         start = time.perf_counter()
         if mmr:  # MMR searched many candidates without their documents: fetch the chosen ones' only
-            hits = self._with_documents(hits)
+            hits = with_parents(self._with_documents(hits), self.store, modality=modality)
         timings["fetch"] = time.perf_counter() - start
         warning = language_warning(q.texts, self.store.clip.label)
         reason = None if hits else self._reason(wanted, where, candidates)

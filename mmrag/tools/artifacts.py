@@ -27,6 +27,10 @@ class HitArtifact(TypedDict):
     chunk: NotRequired[int | None]
     caption: NotRequired[str]
     thumbnail: NotRequired[str]
+    page: NotRequired[int]
+    """The 0-based page of a PDF's chunk, figure or page image (LangChain's numbering; people see page + 1)."""
+    matched: NotRequired[str]
+    """The text inside the image (OCR) or its caption that matched the query."""
 
 
 HIT_KEYS = frozenset({"id", "modality", "source", "score"})
@@ -71,6 +75,11 @@ def hit_artifact(hit: Hit) -> HitArtifact:
     else:
         data["caption"] = hit.caption
         data["thumbnail"] = hit.document
+        if hit.metadata.get("matched"):
+            data["matched"] = str(hit.metadata["matched"])
+    page = hit.metadata.get("page")
+    if isinstance(page, int) and not isinstance(page, bool):
+        data["page"] = page
     return data
 
 

@@ -87,6 +87,8 @@ def hits_result(
         for n, hit in enumerate(hits, 1):
             source = view.show(hit.source)
             head = f"[{n}] {hit.modality} id={hit.id} score={hit.relevance:.3f} source={source}"
+            if isinstance(hit.metadata.get("page"), int):
+                head += f" page={int(hit.metadata['page']) + 1}"
             if hit.modality == IMAGE:
                 lines.append(head + (f" caption={hit.caption!r}" if hit.caption else ""))
                 jpeg = thumbnail_bytes(hit.document)
