@@ -54,6 +54,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Query texts on torch: the default (auto) would export a text tower to ONNX in the background for every
     # test's fresh home. tests/unit/test_onnx_text.py covers that runtime.
     monkeypatch.setenv("MMRAG_TEXT_RUNTIME", "torch")
+    # OCR (on by default where the engine is installed) costs ~0.5 s an image even on drawings without text;
+    # the OCR and PDF tests turn it on.
+    monkeypatch.setenv("MMRAG_OCR", "off")
     return home
 
 

@@ -4,8 +4,10 @@ CLIP only knows the words it was trained on; a caption, a file name or a note of
 typed. Each record is indexed with the text that belongs to it:
 
 * an image: its caption, its file name and the names of its two parent folders (``falcon9_rocket_on_launch_pad``
-  → falcon, rocket, launch, pad) and any other text record a later step attaches to it (OCR: ``field_text``);
-* a text chunk: the chunk itself, its document's title and file name.
+  → falcon, rocket, launch, pad);
+* a text chunk: the chunk itself, its document's title and file name. Text that belongs to an image (OCR, a PDF
+  figure's caption) is a child text record of that image, indexed like a chunk; a hit on it stands for the
+  image (:mod:`mmrag.search.children`).
 
 Terms come from :func:`mmrag.search.terms.terms` (English words, plurals folded, Chinese characters and
 character pairs). A document's keyword *score* is BM25 (k1=1.2, b=0.75), for ranking; its keyword *relevance*
@@ -66,7 +68,7 @@ def field_text(modality: str, metadata: Mapping[str, Any], document: str) -> str
         names.append(path.stem)
         names.extend(p for p in (path.parent.name, path.parent.parent.name) if p)
     if modality == IMAGE:
-        parts = [str(metadata.get("caption", "")), str(metadata.get("ocr_text", "")), *names]
+        parts = [str(metadata.get("caption", "")), *names]
     else:
         parts = [document, str(metadata.get("title", "")), *names]
     return "\n".join(p for p in parts if p)

@@ -34,7 +34,7 @@ def folder(tmp_path: Path) -> Path:
 
 def test_index_pdf_figures_pages_and_ocr(mmrag_cli, folder: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     db = str(tmp_path / "kb")
-    report = mmrag_cli("index", str(folder), "--db", db, "--model", "toy", "--json").json()
+    report = mmrag_cli("index", str(folder), "--db", db, "--model", "toy", "--ocr", "--json").json()
     skipped = {Path(s["source"]).name: s["reason"] for s in report["skipped"]}
     assert set(skipped) == {"secret.pdf", "broken.pdf", "huge.pdf"}  # each skipped and reported
     assert "encrypted" in skipped["secret.pdf"]
@@ -76,7 +76,7 @@ def test_index_pdf_figures_pages_and_ocr(mmrag_cli, folder: Path, tmp_path: Path
     assert status["pdf_pages"] == 1
     assert status["ocr_images"] >= 2
 
-    again = mmrag_cli("index", str(folder), "--db", db, "--json").json()
+    again = mmrag_cli("index", str(folder), "--db", db, "--ocr", "--json").json()
     assert again["unchanged"] == 4
     assert again["ocr_images"] == 0
     assert again["ocr_pages"] == 0

@@ -22,6 +22,7 @@ from mmrag.toy.shapes import CLASSES, draw
 
 
 def open_kb(db: Path, model: str | None, **kw: Any) -> KnowledgeBase:
+    kw.setdefault("ocr", "off")  # OCR has its own tests; the shared KBs' drawings hold no text
     settings = Settings.from_env({}, home=db.parent / "home", db=db, model=model, text_runtime="torch", **kw)
     return open_knowledge_base(settings)
 
@@ -53,7 +54,7 @@ def build_demo_kb(root: Path, per_class: int = 2) -> KnowledgeBase:
     folder = root / "files"
     write_demo_folder(folder, per_class=per_class)
     kb = open_knowledge_base(
-        Settings.from_env({}, home=root / "home", db=root / "kb", model="toy", text_runtime="torch")
+        Settings.from_env({}, home=root / "home", db=root / "kb", model="toy", text_runtime="torch", ocr="off")
     )
     kb.sync(folder)
     return kb
@@ -80,7 +81,7 @@ def build_tools_kb(root: Path) -> KnowledgeBase:
         (folder / "notes" / f"{name}.md").write_text(class_note(cls), encoding="utf-8")
     (folder / "images" / "red_circle_01.txt").write_text("a red circle\n", encoding="utf-8")
     (folder / "notes" / "injection.md").write_text(INJECTION + "\n", encoding="utf-8")
-    kb = open_knowledge_base(Settings.from_env({}, home=root / "home", model="toy", text_runtime="torch"))
+    kb = open_knowledge_base(Settings.from_env({}, home=root / "home", model="toy", text_runtime="torch", ocr="off"))
     report = kb.sync(folder)
     assert (report.added, report.skipped) == (13, [])
     return kb

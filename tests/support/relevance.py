@@ -126,7 +126,7 @@ def measure(
         folder = root / f"kb{n}"
         shutil.rmtree(folder, ignore_errors=True)
         labels = write_small_kb(folder / "files", present, rng, per_class)
-        kb = open_knowledge_base(Settings.from_env({}, home=folder / "home", model="toy"), clip=clip)
+        kb = open_knowledge_base(Settings.from_env({}, home=folder / "home", model="toy", ocr="off"), clip=clip)
         kb.sync(folder / "files")
         present_labels = {c.label for c in present}
         for cls in CLASSES:
@@ -235,7 +235,7 @@ def mixed_corpus(root: Path, *, clip: Any = None, per_class: int = 3) -> MixedCo
     recalls: dict[str, list[float]] = {"alone": [], "mixed": []}
     exact_first = []
     for name, folder in (("alone", shapes), ("mixed", mixed)):
-        kb = open_knowledge_base(Settings.from_env({}, home=folder / "home", model="toy"), clip=clip)
+        kb = open_knowledge_base(Settings.from_env({}, home=folder / "home", model="toy", ocr="off"), clip=clip)
         kb.sync(folder / "files")
         for text, cls in class_queries():
             hits = kb.searcher.search(text, k=10).hits
