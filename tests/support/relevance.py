@@ -114,6 +114,9 @@ def measure(
     threshold: float = DEFAULT_THRESHOLD,
 ) -> Figures:
     """Build ``kbs`` small knowledge bases under ``root`` and measure them (see the module doc)."""
+    from mmrag.model.clip import ClipModel
+
+    clip = clip if clip is not None else ClipModel("toy", device="cpu", text_runtime="torch")  # one model for all
     rng = random.Random(seed)
     absent_ok: list[bool] = []
     recalls: list[float] = []
@@ -232,6 +235,9 @@ def mixed_corpus(root: Path, *, clip: Any = None, per_class: int = 3) -> MixedCo
     shutil.copytree(shapes / "files", mixed / "files" / "shapes")
     shutil.copytree(Path(__file__).resolve().parents[2] / "sample_kb", mixed / "files" / "sample_kb")
     write_unrelated_notes(mixed / "files" / "office")
+    from mmrag.model.clip import ClipModel
+
+    clip = clip if clip is not None else ClipModel("toy", device="cpu", text_runtime="torch")
     recalls: dict[str, list[float]] = {"alone": [], "mixed": []}
     exact_first = []
     for name, folder in (("alone", shapes), ("mixed", mixed)):

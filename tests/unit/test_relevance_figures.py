@@ -17,7 +17,7 @@ from tests.support.toyworld import GappedClip
 
 @pytest.mark.parametrize("gap", [False, True], ids=["toy", "toy+gap"])
 def test_absolute_relevance_figures(tmp_path: Path, toy_clip: ClipModel, gap: bool) -> None:
-    figures = measure(tmp_path, clip=GappedClip(toy_clip) if gap else None, kbs=3, seed=11)
+    figures = measure(tmp_path, clip=GappedClip(toy_clip) if gap else toy_clip, kbs=3, seed=11)
     assert figures.absent_abstention >= 0.9, figures
     assert figures.present_recall >= 0.9, figures
     assert figures.out_of_world >= 0.9, figures
