@@ -297,7 +297,8 @@ def format_sources(hits: Sequence[Hit]) -> str:
     for n, hit in enumerate(hits, 1):
         name = Path(hit.source).name
         if hit.modality == TEXT:
-            blocks.append(f'[{n}] text from {name} (score {hit.relevance:.2f}):\n"""\n{hit.document.strip()}\n"""')
+            passage = re.sub(r'"{3,}', lambda m: "'" * len(m.group()), hit.document.strip())  # can't close the fence
+            blocks.append(f'[{n}] text from {name} (score {hit.relevance:.2f}):\n"""\n{passage}\n"""')
         else:
             caption = f", caption: {hit.caption!r}" if hit.caption else ""
             blocks.append(f"[{n}] image {name} (score {hit.relevance:.2f}{caption})")
