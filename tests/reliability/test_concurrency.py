@@ -97,14 +97,6 @@ def test_the_first_search_after_another_process_wrote_sees_its_documents(
 # --- (b) two writer processes at once ----------------------------------------------------------------------
 
 
-RACE_AT_CREATION = "database is locked); choose another with --db"
-"""A defect seen in about one run in four of the new-kb case below: two `mmrag index` creating the same new
-knowledge base at once, the second fails while opening Chroma (mmrag/kb/client.py _embedded, before any mmrag write
-lock is taken: SQLite answers SQLITE_BUSY at once when two connections' migrations deadlock) with "cannot open the
-knowledge base directory DIR (... database is locked); choose another with --db or MMRAG_DB" instead of waiting, or
-saying that another process is writing. Tolerated there (and the refused writer is rerun) so the test stays stable."""
-
-
 @pytest.mark.parametrize("existing", [False, True], ids=["new-kb", "existing-kb"])
 def test_two_writer_processes_are_serialised_and_the_result_is_the_union(
     existing: bool, tmp_path: Path, tiny_model_id: str, tiny_clip: ClipModel, zygote: Zygote
@@ -123,9 +115,8 @@ def test_two_writer_processes_are_serialised_and_the_result_is_the_union(
         assert "Traceback" not in result.stderr, result.stderr
         if result.code != 0:  # allowed: the lock's clear refusal, never anything else
             assert result.code == 1
-            if not (not existing and RACE_AT_CREATION in result.stderr):  # the known defect (see RACE_AT_CREATION)
-                assert "another process is writing to the knowledge base" in result.stderr, result.stderr
-                assert LOCK_NAME in result.stderr
+            assert "another process is writing to the knowledge base" in result.stderr, result.stderr
+            assert LOCK_NAME in result.stderr
             forget_embedded(db)
             open_knowledge_base(db=db, clip=tiny_clip).sync(folder)
     check_database(db, thorough=True)  # not corrupted
@@ -167,13 +158,6 @@ def test_a_writer_meeting_the_lock_gets_a_clear_error_and_a_killed_holder_frees_
     assert kb.counts().images == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: mmrag/kb/client.py _quick_check (status, index and index --rebuild check the whole file) takes "
-    "SQLite's 'database is locked' (another process in the middle of a write for over sqlite3's 5 s timeout) for "
-    "damage: status says 'is damaged (database is locked); restore it from a backup, or rebuild', and index --rebuild "
-    "moves the healthy knowledge base aside (to DIR.damaged-TIMESTAMP) from under the process writing to it",
-)
 def test_a_busy_knowledge_base_is_never_called_damaged_nor_set_aside(
     tmp_path: Path, tiny_model_id: str, tiny_clip: ClipModel, zygote: Zygote
 ) -> None:
@@ -338,13 +322,6 @@ LIMIT_S = 10.0
 """With chroma_timeout=1: a search makes a handful of calls, each allowed 1 s."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: mmrag/kb/store.py Store._existing (and read_model_record) catch every exception of "
-    "client.get_collection as 'the collection does not exist', so each call that times out is swallowed and a "
-    "search against a server that has stopped answering returns no results, after ~8 s of timeouts, instead of "
-    "raising StoreError",
-)
 @pytest.mark.parametrize("fake_server", [VALIDATION], indirect=True)
 def test_a_search_against_a_server_that_stops_answering_fails_with_a_store_error(fake_server: _Fake) -> None:
     def search() -> Any:
@@ -359,13 +336,6 @@ def test_a_search_against_a_server_that_stops_answering_fails_with_a_store_error
     assert "did not answer" in str(outcome) or "MMRAG_CHROMA_TIMEOUT" in str(outcome)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: mmrag/kb/client.py _server gives chromadb's HTTP session its deadline (set_timeout) only after "
-    "chromadb.HttpClient(...) is constructed, and the constructor's own requests (GET /api/v2/auth/identity, "
-    "/tenants/default_tenant, /databases/default_database) run with chromadb's httpx.Client(timeout=None): a "
-    "server that answers the heartbeat probe and then stalls hangs open_knowledge_base (every command) forever",
-)
 @pytest.mark.parametrize("fake_server", [{}], indirect=True)
 def test_opening_a_server_that_answers_only_its_heartbeat_fails_within_the_deadline(fake_server: _Fake) -> None:
     def open_it() -> Any:

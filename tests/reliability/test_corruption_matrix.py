@@ -176,45 +176,8 @@ def _check_success(command: str, built: Built, result: Result) -> None:
         assert data["sources"]
 
 
-PANIC = (
-    "defect: a Rust panic inside chromadb (pyo3_runtime.PanicException: 'Expect it to be fetched: ... database disk "
-    "image is malformed') derives from BaseException, so neither Store's guarded wrapper (mmrag/kb/store.py, "
-    "`except Exception`) nor mmrag/kb/client.py _embedded nor mmrag.cli.main catches it: commands that open without "
-    "the whole-file check print a traceback"
-)
-OPEN_MESSAGE = (
-    "defect: mmrag/kb/client.py _embedded turns chromadb's 'database disk image is malformed' at open into "
-    "StoreError 'cannot open the knowledge base directory DIR (...); choose another with --db': it names neither "
-    "chroma.sqlite3 nor the fix (--rebuild / restore), and the advice is wrong; it should be CorruptStoreError "
-    "(CORRUPTION_MARKERS are only checked by Store's guarded methods)"
-)
-CHANGED_UNDER = (
-    "defect: mmrag/kb/store.py guarded reports chromadb errors on a damaged segments table ('Failed to get "
-    "segments') as 'the knowledge base changed under this process ...; serve it with chroma run': a misdiagnosis "
-    "(no other process is involved) that names neither chroma.sqlite3 nor the fix"
-)
-COLLECTIONS = (
-    "defect: with the collections table damaged, read_model_record (mmrag/kb/store.py) and Store._existing treat "
-    "every get_collection error as 'no such collection': search and ask then fall back to the default model and "
-    "fail with 'weights for model ViT-B-32 ... are not in the local cache' (a misdiagnosis), and remove exits 0 "
-    "having removed nothing (a damaged knowledge base looks empty)"
-)
-KNOWN: dict[tuple[str, str], str] = {}
-for _command in ("search", "remove", "ask"):
-    KNOWN[("migrations-table-garbled", _command)] = PANIC
-    KNOWN[("cut-in-half", _command)] = OPEN_MESSAGE
-    KNOWN[("segments-table-garbled", _command)] = CHANGED_UNDER
-    KNOWN[("collections-table-garbled", _command)] = COLLECTIONS
-
-
 def _cells() -> list[object]:
-    return [
-        pytest.param(d, c, id=f"{d}-{c.replace(' ', '')}", marks=[pytest.mark.xfail(strict=True, reason=KNOWN[(d, c)])])
-        if (d, c) in KNOWN
-        else pytest.param(d, c, id=f"{d}-{c.replace(' ', '')}")
-        for d in DAMAGES
-        for c in COMMANDS
-    ]
+    return [pytest.param(d, c, id=f"{d}-{c.replace(' ', '')}") for d in DAMAGES for c in COMMANDS]
 
 
 @pytest.mark.parametrize(("damage", "command"), _cells())

@@ -196,12 +196,6 @@ def test_a_rerun_changes_nothing_and_reports_the_same_files(indexed: Indexed) ->
     assert {s.source for s in again.skipped} == {s["source"] for s in first["skipped"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: mmrag/files/images.py _unidentified names HEIC and AVIF files 'not an image format mmrag "
-    "recognises' (Pillow has no plugin to identify them), though kb/sync.py promises the decoder's precise reason "
-    "'(empty file, HEIC, PSD…)' and the ISO-BMFF 'ftyp' brand at byte 4 says which it is",
-)
 @pytest.mark.parametrize(("data", "name"), [(HEIC, "HEIC"), (AVIF, "AVIF")])
 def test_heic_and_avif_are_named_in_the_reason(data: bytes, name: str) -> None:
     with pytest.raises(UnsupportedImageError, match=name):

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from mmrag.errors import CorruptStoreError, MmragError
+from mmrag.errors import MmragError
 from mmrag.factory import open_knowledge_base
 from mmrag.kb.client import DATABASE_FILE, LOCK_NAME, check_database, forget_embedded
 from mmrag.kb.store import JOURNAL_NAME, Counts
@@ -60,12 +60,6 @@ def _open(db: Path, clip: ClipModel) -> KnowledgeBase:
     kb = open_knowledge_base(db=db, clip=clip)
     check_database(db, thorough=True)
     return kb
-
-
-def _empty_new_database(db: Path) -> bool:
-    """What a kill leaves when it lands between SQLite creating chroma.sqlite3 and writing its first page."""
-    names = {p.name for p in db.iterdir()}
-    return (db / DATABASE_FILE).stat().st_size == 0 and names <= {DATABASE_FILE, DATABASE_FILE + "-journal"}
 
 
 def _wait_for(job: Job, path: Path, limit: float) -> float | None:
@@ -125,18 +119,6 @@ def _one_kill(zygote: Zygote, scenario: Scenario, db: Path, clip: ClipModel, poi
     killed = result.code == -9
     try:
         kb = _open(db, clip)  # the knowledge base opens after the kill
-    except CorruptStoreError as e:
-        if not _empty_new_database(db):
-            pytest.fail(f"{scenario.name}, kill {point}: the knowledge base does not open after kill -9: {e}")
-        # The known defect (test_a_new_knowledge_base_killed_as_its_database_appears_can_be_indexed): a kill before
-        # Chroma wrote the first page of a new database leaves an empty chroma.sqlite3 that every command refuses.
-        # What the error says to do, --rebuild, recovers it.
-        forget_embedded(db)
-        kb = open_knowledge_base(db=db, clip=clip, rebuild=True)
-        for aside in db.parent.glob(f"{db.name}.damaged-*"):
-            shutil.rmtree(aside)
-        killed = False
-        result.code = -1
     except MmragError as e:
         pytest.fail(f"{scenario.name}, kill {point}: the knowledge base does not open after kill -9: {e}")
     left = summary(kb)
@@ -148,8 +130,6 @@ def _one_kill(zygote: Zygote, scenario: Scenario, db: Path, clip: ClipModel, poi
     assert summary(kb, held) == scenario.reference, f"{scenario.name} killed at {point} did not converge"
     assert duplicates(kb, held) == []
     assert vectors_match(held, scenario.reference_records) == []
-    if result.code == -1:
-        return "empty-database-defect"
     return state if killed else "finished-before-kill"
 
 
@@ -236,20 +216,13 @@ def test_kill_9_then_rerun_converges_to_the_uninterrupted_state(
         attempts += 1
         state = _one_kill(zygote, scenario, tmp_path / f"kb-{attempts:02d}", tiny_clip, point, rng)
         outcomes.append((point, state))
-        real_kills += state not in ("finished-before-kill", "empty-database-defect")
+        real_kills += state != "finished-before-kill"
     if REPORT is not None:
         with REPORT.open("a") as f:
             f.write(json.dumps({"scenario": name, "outcomes": outcomes, "write_s": scenario.write_s}) + "\n")
     assert real_kills >= KILLS_PER_SCENARIO, outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: mmrag/kb/client.py _quick_check opens chroma.sqlite3 read-only (mode=ro), so the hot rollback "
-    "journal a kill -9 leaves makes SQLite answer 'attempt to write a readonly database', which check_database "
-    "reports as a damaged knowledge base: status and index refuse it (and --rebuild would set it aside) although a "
-    "read-write open rolls the journal back and loses nothing",
-)
 def test_status_and_index_accept_a_knowledge_base_whose_last_write_was_killed(
     tmp_path: Path, tiny_clip: ClipModel, zygote: Zygote
 ) -> None:
@@ -268,7 +241,7 @@ def test_status_and_index_accept_a_knowledge_base_whose_last_write_was_killed(
 def test_search_rolls_a_killed_write_back_and_then_status_passes(
     tmp_path: Path, tiny_model_id: str, tiny_clip: ClipModel, zygote: Zygote
 ) -> None:
-    """The workaround while the defect above stands: a command that opens without the whole-file check."""
+    """The same through a command that opens without the whole-file check (Chroma's read-write open)."""
     folder = small_folder(tmp_path / "files", n_images=3, notes={})
     db = tmp_path / "kb"
     open_knowledge_base(db=db, clip=tiny_clip).sync(folder)
@@ -282,13 +255,6 @@ def test_search_rolls_a_killed_write_back_and_then_status_passes(
     assert json.loads(status.stdout)["images"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: mmrag/kb/client.py check_database refuses a zero-byte chroma.sqlite3 even in a directory that "
-    "holds nothing else (no segment folders): exactly what a kill -9 of the first `mmrag index` leaves when it lands "
-    "between SQLite creating the file and writing its first page; every command then calls the new, empty "
-    "knowledge base damaged instead of starting it afresh",
-)
 def test_a_new_knowledge_base_killed_as_its_database_appears_can_be_indexed(
     tmp_path: Path, tiny_clip: ClipModel
 ) -> None:
