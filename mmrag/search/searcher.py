@@ -90,6 +90,7 @@ class Searcher:
         # Without MMR, each modality's top k is enough: within a modality the calibrated score follows the
         # cosine, so the fused top k (and the quota's best of a modality) always come from those.
         n = (fetch_k or max(4 * k, MIN_CANDIDATES)) if mmr else k
+        self.store.refresh()  # here, before the pool's threads read: they must all see one client
         futures = {m: _pool().submit(self._candidates, m, vector, n, where, mmr) for m in wanted}
         stats = {m: self.calibrator.centre_and_spread(m, vector) for m in wanted}  # while Chroma searches
         raw = {m: f.result() for m, f in futures.items()}

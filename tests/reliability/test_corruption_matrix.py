@@ -151,7 +151,10 @@ FIX = re.compile(r"--rebuild|mmrag index|restore it from a backup")
 
 def _check_error(damage: str, result: Result) -> None:
     assert result.code == 1, result.stderr
-    assert result.stderr.startswith("error: "), result.stderr
+    before, _, last = result.stderr.strip().rpartition("\n")
+    assert last.startswith("error: "), result.stderr  # mmrag's one-line error, last
+    # Before it, at most the note a panic in chromadb's Rust core prints itself (mmrag catches the panic)
+    assert not before or "panicked at" in before, result.stderr
     for wrong in MISDIAGNOSES:
         assert wrong not in result.stderr, result.stderr
     assert DATABASE_FILE in result.stderr, result.stderr  # names the file
