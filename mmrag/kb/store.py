@@ -74,9 +74,8 @@ def guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[
                 if any(marker in str(e).lower() for marker in CORRUPTION_MARKERS):
                     raise CorruptStoreError(corrupt_message(self.location)) from e
                 if not outermost or self.freshness is None:
-                    if is_rust_panic(e):
-                        msg = f"Chroma failed on the knowledge base at {self.location} ({e})"
-                        raise StoreError(msg) from e
+                    if is_rust_panic(e) or (outermost and self.freshness is None):  # a server: no fresh client
+                        raise store_failure(self.location, e) from e
                     raise
                 first = e
             self.refresh(force=True)  # another process may have written: read through a fresh client, once
@@ -119,6 +118,18 @@ def is_missing_collection(error: Exception) -> bool:
     return isinstance(error, NotFoundError) or (isinstance(error, ValueError) and "does not exist" in str(error))
 
 
+def store_failure(location: str, error: BaseException) -> StoreError:
+    """Chroma failing on the knowledge base at ``location`` (not damage: that is :class:`CorruptStoreError`)."""
+    if "Timeout" in type(error).__name__:  # httpx's, from a server's client (no httpx import here)
+        msg = (
+            f"the Chroma server at {location} did not answer within its deadline ({type(error).__name__}); "
+            "is it overloaded or stuck? (a slow server: raise MMRAG_CHROMA_TIMEOUT)"
+        )
+    else:
+        msg = f"Chroma failed on the knowledge base at {location} ({type(error).__name__}: {error})"
+    return StoreError(msg)
+
+
 def read_model_record(client: ClientAPI, name: str, location: str = "") -> ModelRecord | None:
     """The model a knowledge base records, or None when it doesn't exist yet.
 
@@ -136,8 +147,7 @@ def read_model_record(client: ClientAPI, name: str, location: str = "") -> Model
                 continue
             if any(marker in str(e).lower() for marker in CORRUPTION_MARKERS):
                 raise CorruptStoreError(corrupt_message(location or name)) from e
-            msg = f"cannot read collection {name}_{modality}s of the knowledge base {location} ({e!r})"
-            raise StoreError(msg) from e
+            raise store_failure(location or name, e) from e
         record = ModelRecord.from_collection_metadata(meta)
         if record is not None:
             return record
