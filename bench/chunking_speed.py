@@ -3,15 +3,17 @@
 Texts are generated (seeded): English prose in sentences and paragraphs, Chinese prose (clauses, sentence
 ends, paragraphs), one line of random letters, and one line of Chinese characters with no punctuation.
 Every run measures chunks with the toy model's real tokenizer (open_clip's SimpleTokenizer, through
-``ClipModel.token_count``), at ``max_tokens`` 77 (ViT-B-32) and 32 (the toy), and starts with the
-tokenizer's word cache as loaded, as a fresh process would. Times are this process's CPU time
-(``time.process_time``: the work is single-threaded Python, and other jobs on a shared machine don't
-inflate it). For each corpus and budget it prints:
+``ClipModel.token_count``, which counts exactly as ``SimpleTokenizer.encode`` does but fast: see
+mmrag/model/tokens.py), at ``max_tokens`` 77 (ViT-B-32) and 32 (the toy), and starts with the
+tokenizer's word cache as loaded and the fast counter's caches empty, as a fresh process would. Times
+are this process's CPU time (``time.process_time``: the work is single-threaded Python, and other jobs on
+a shared machine don't inflate it). For each corpus and budget it prints:
 
 - mmrag's ``chunk_text`` on the whole corpus: MB/s (UTF-8 bytes, median of ``--rounds``), token_count calls
   per chunk, chunks and their mean fill of the context;
 - the ceiling: ``token_count`` called once on each of those chunks, which any chunker that checks every
-  chunk with the real tokenizer must pay, and mmrag's share of it;
+  chunk with the real tokenizer must pay, and mmrag's share of it; and the old ceiling, open_clip's own
+  ``SimpleTokenizer.encode`` once a chunk (what ``token_count`` called before);
 - the baseline, the old ``RecursiveCharacterTextSplitter`` code (git: mmrag/files/chunking.py before the
   rewrite, inlined below) on a smaller sample (it is too slow for the whole corpus), mmrag on that same
   sample, the ratio, and how many of the old splitter's chunks come out identical.
@@ -34,6 +36,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from mmrag.files.chunking import SEPARATORS, chunk_text
 from mmrag.model.clip import ClipModel
+from mmrag.model.tokens import fast_token_counter
 
 _WORDS = (
     "the of and to in is was for on that with as by at from his her it an were are which this be or has had "
@@ -126,6 +129,7 @@ def main() -> None:
     clip = ClipModel("toy", device="cpu", text_runtime="torch")
     tokenizer = clip._ensure().tokenizer
     loaded_cache = dict(tokenizer.cache)  # open_clip memoises BPE per word; a fresh process starts without
+    fast = fast_token_counter(tokenizer)  # mmrag's exact counter remembers pieces and words too
     calls = 0
 
     def token_count(s: str) -> int:
@@ -144,6 +148,8 @@ def main() -> None:
             for i, fn in enumerate(fns):
                 tokenizer.cache.clear()
                 tokenizer.cache.update(loaded_cache)
+                if fast is not None:
+                    fast.clear_cache()
                 calls = 0
                 start = time.process_time()
                 outs[i] = fn()
@@ -160,6 +166,9 @@ def main() -> None:
             return chunks
 
         (took, _, n_calls), (ceiling, _, _) = timed(ours, lambda: [str(clip.token_count(c)) for c in chunks])
+        sample_chunks = chunks[: max(1, len(chunks) * len(sample) // len(text))]  # the old encode is too slow
+        ((old_ceiling, _, _),) = timed(lambda: [str(len(tokenizer.encode(c)) + 2) for c in sample_chunks])
+        old_ceiling *= len(chunks) / len(sample_chunks)
         assert max(clip.token_count(c) for c in chunks) <= max_tokens
         fill = statistics.mean(clip.token_count(c) for c in chunks) / max_tokens
         (ours_small, small_chunks, _), (old_small, old_chunks, _) = timed(
@@ -174,6 +183,7 @@ def main() -> None:
             f"  chunk_text                          {size / took / 1e6:7.3f} MB/s\n"
             f"  token_count once a chunk (ceiling)  {size / ceiling / 1e6:7.3f} MB/s; chunk_text reaches "
             f"{ceiling / took:.0%} of it\n"
+            f"  SimpleTokenizer.encode once a chunk  {size / old_ceiling / 1e6:7.3f} MB/s (the old ceiling)\n"
             f"  {sample_size / 1e3:.0f} KB sample: old LangChain splitter {sample_size / old_small / 1e6:.3f} MB/s "
             f"(fill {old_fill:.0%}), chunk_text {sample_size / ours_small / 1e6:.3f} MB/s: "
             f"{old_small / ours_small:.1f}x; {same:.0%} of the old chunks come out identical",

@@ -97,7 +97,7 @@ def open_knowledge_base(
     opened = open_chroma(settings, create=create, thorough=thorough)
     client, location, lock = opened.client, opened.location, opened.lock_path
     if clip is None:
-        record = read_model_record(client, settings.collection)
+        record = read_model_record(client, settings.collection, location)
         if settings.model is None and record is not None:
             settings = replace(settings, model=record.model, pretrained=record.pretrained)
         clip = build_clip(settings)

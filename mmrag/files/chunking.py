@@ -10,7 +10,7 @@ still found whole in one chunk.
 How, and why it is fast: the tokenizer is by far the dearest part (CLIP's is pure Python, ~1 µs a byte
 on prose and superlinear inside one long word), so ``token_count`` is called on candidate chunks only,
 each about one chunk long, about once or twice per chunk, and never on a string longer than
-``max_tokens * 24`` bytes. Where to cut is guessed from the bytes-per-token rate of the text measured so
+``max_tokens * 24`` characters. Where to cut is guessed from the bytes-per-token rate of the text measured so
 far, the cut is snapped back to the strongest boundary before the guess, and the guess is corrected from
 the real count (a secant step, then bisection) until the chunk fits. Boundaries are found with
 ``str.rfind`` inside that window, so no pass over the text is quadratic, whatever its shape.
@@ -43,6 +43,7 @@ _END = -1  # the cut is the end of the text
 
 _FIRST_RATE = 2.0  # bytes per content token guessed for a document's first chunk (English ~4.5, Chinese ~1)
 _MIN_RATE, _MAX_RATE = 0.5, 24.0  # the guess is kept in this range; no probe is longer than budget * _MAX_RATE
+# characters (bytes, for ASCII)
 _AIM = 0.96  # guess a little short: a chunk that fits costs one call, one that doesn't, two
 _GROW = 0.15  # probe further only when the estimate says the chunk could grow by this fraction
 _MAX_PROBES = 6  # once a chunk fits, stop looking for a better cut after this many calls
@@ -109,6 +110,9 @@ class _Chunker:
         self.budget = max_tokens - 2
         self.overlap = overlap
         self.end = len(text.rstrip())  # where the last non-whitespace character ends
+        # the separators this text holds (a rfind for one it lacks is time lost, once per probe)
+        self.ranks = tuple(tuple(sep for sep in rank if sep in text) for rank in _RANKS)
+        self.up_to = [[sep for sep in seps if sep in text] for seps in _SEPARATORS_UP_TO]
 
     def run(self) -> list[Chunk]:
         text = self.text
@@ -147,7 +151,7 @@ class _Chunker:
         far as a few probes can tell, the last one at the strongest level. None when nothing beyond
         ``floor`` fits.
         """
-        limit = min(self.end, self._forward(start, int(self.budget * _MAX_RATE)))
+        limit = min(self.end, start + int(self.budget * _MAX_RATE))  # characters: no encoding needed
         target = self._forward(start, int(self.budget * rate * _AIM))
         fit: tuple[int, int, float] | None = None
         fail = limit + 1  # the smallest cut known not to fit
@@ -184,7 +188,7 @@ class _Chunker:
         if hi >= self.end:
             return self.end, _END
         text = self.text
-        for level, rank in enumerate(_RANKS):
+        for level, rank in enumerate(self.ranks):
             cut = -1
             for sep in rank:
                 i = text.rfind(sep, start, hi)
@@ -216,7 +220,7 @@ class _Chunker:
                 lowest += 1
             return self._skip_space(lowest)
         best = cut
-        for sep in _SEPARATORS_UP_TO[level if level <= _SENTENCE else _SPACE]:
+        for sep in self.up_to[level if level <= _SENTENCE else _SPACE]:
             i = text.find(sep, max(start, lowest - len(sep)), cut - 1)
             if i >= 0:
                 best = min(best, i + len(sep))

@@ -157,13 +157,12 @@ def read_text(path: Path) -> str:
 
 def _read_pdf(path: Path) -> str:
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(path)
         pages = [page.extract_text() or "" for page in reader.pages]
-    except (OSError, PyPdfError, ValueError, KeyError, TypeError) as e:
-        msg = f"{path}: not a readable PDF ({e})"
+    except Exception as e:  # pypdf raises more than PyPdfError on malformed files (AttributeError…)
+        msg = f"{path}: not a readable PDF ({type(e).__name__}: {e})"
         raise DocumentError(msg, path) from e
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text:

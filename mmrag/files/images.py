@@ -341,10 +341,19 @@ def _unidentified(fp: IO[bytes], head: bytes, name: str) -> ImageError:
     if claimed:
         msg = f"{name} starts like a {claimed} file but its header is damaged"
         return CorruptImageError(msg, name)
-    detected = _identify(fp, None)  # headers only: nothing outside ALLOWED_FORMATS is ever decoded
+    detected = _identify(fp, None) or _iso_brand(head)  # headers only: nothing outside ALLOWED_FORMATS is decoded
     what = f"a {detected} image" if detected else "not an image format mmrag recognises"
     msg = f"{name} is {what}; mmrag reads only {allowed}"
     return UnsupportedImageError(msg, name)
+
+
+_ISO_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"hevc": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"mif1": "HEIF"}
+_ISO_BRANDS |= {b"avif": "AVIF", b"avis": "AVIF"}
+
+
+def _iso_brand(head: bytes) -> str | None:
+    """HEIC or AVIF by the ISO-BMFF ``ftyp`` box at byte 4 (Pillow has no plugin to name them)."""
+    return _ISO_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
 
 
 def _identify(fp: IO[bytes], formats: list[str] | None) -> str | None:

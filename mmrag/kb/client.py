@@ -146,6 +146,12 @@ def check_database(db: Path, *, create: bool = True, thorough: bool = False) -> 
     except OSError as e:
         msg = f"cannot read the knowledge base's database {database} ({e.strerror or e})"
         raise StoreError(msg) from e
+    if not header and create and _only_an_empty_start(db):
+        # What a kill -9 of the first `mmrag index` leaves when it lands between SQLite creating the file and
+        # writing its first page: nothing was ever stored, so the knowledge base starts afresh.
+        for name in (DATABASE_FILE, DATABASE_FILE + "-journal"):
+            (db / name).unlink(missing_ok=True)
+        return
     if header != SQLITE_HEADER:
         problem = "is empty (0 bytes)" if not header else "is not a SQLite database"
         msg = (
@@ -157,13 +163,32 @@ def check_database(db: Path, *, create: bool = True, thorough: bool = False) -> 
         _quick_check(database)
 
 
+def _only_an_empty_start(db: Path) -> bool:
+    """Whether ``db`` holds nothing but an empty database file (and its journal and mmrag's lock file)."""
+    allowed = {DATABASE_FILE, DATABASE_FILE + "-journal", LOCK_NAME}
+    try:
+        return all(p.name in allowed and p.is_file() for p in db.iterdir())
+    except OSError:
+        return False
+
+
 def _quick_check(database: Path) -> None:
     import sqlite3
 
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        # Read-write (never created): a hot journal left by a killed writer is rolled back first, as Chroma's own
+        # open does; a read-only connection would call that knowledge base damaged.
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=30)) as connection:
             rows = connection.execute("PRAGMA quick_check").fetchall()
         problem = None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            msg = (
+                f"the knowledge base's database {database} is busy: another process has been writing to it for "
+                "over 30 s; try again when it is done"
+            )
+            raise StoreError(msg) from e
+        problem = str(e)
     except sqlite3.DatabaseError as e:
         problem = str(e)
     if problem:
@@ -192,8 +217,26 @@ def _server(address: str, timeout: float, chroma_settings: Any) -> OpenedClient:
     except (httpx.HTTPError, OSError) as e:
         msg = f"cannot reach the Chroma server at {address} ({e}); {hint}"
         raise StoreError(msg) from e
+    made: list[Any] = []
+    host = url.hostname
+
+    def construct() -> None:
+        # chromadb's constructor asks the server for the user's identity, tenant and database with no deadline
+        try:
+            made.append(chromadb.HttpClient(host=host, port=port, ssl=url.scheme == "https", settings=chroma_settings))
+        except Exception as e:
+            made.append(e)
+
+    worker = threading.Thread(target=construct, name="mmrag-chroma-connect", daemon=True)
+    worker.start()
+    worker.join(3 * timeout)  # the constructor makes three requests
+    if not made:
+        msg = f"the Chroma server at {address} answered its heartbeat, then nothing within {timeout:g} s; {hint}"
+        raise StoreError(msg)
     try:
-        client = chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https", settings=chroma_settings)
+        if isinstance(made[0], Exception):
+            raise made[0]
+        client = made[0]
         set_timeout(client, timeout)
         client.heartbeat()
     except Exception as e:
@@ -227,13 +270,43 @@ def forget_embedded(db: Path) -> None:
     systems.pop(str(db), None)
 
 
+CORRUPTION_MARKERS = ("malformed", "not a database", "disk image", "database corruption", "file is encrypted")
+"""What SQLite (through chromadb) says about a damaged database file."""
+BUSY_WAIT_S = 30.0
+"""How long opening waits while another process holds the database (two `mmrag index` creating one at once)."""
+
+
+def corrupt_message(location: str) -> str:
+    return (
+        f"the knowledge base at {location} is damaged (its database file {DATABASE_FILE} is corrupt); restore it "
+        "from a backup, or rebuild it from your folders with `mmrag index FOLDER --rebuild`"
+    )
+
+
+def is_rust_panic(error: BaseException) -> bool:
+    """A panic inside chromadb's Rust core (``pyo3_runtime.PanicException`` derives from BaseException)."""
+    return type(error).__name__ == "PanicException"
+
+
 def _embedded(db: Path, chroma_settings: Any) -> OpenedClient:
     import chromadb
 
-    try:
-        db.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(db), settings=chroma_settings)
-    except Exception as e:
-        msg = f"cannot open the knowledge base directory {db} ({e}); choose another with --db or MMRAG_DB"
-        raise StoreError(msg) from e
+    deadline = time.monotonic() + BUSY_WAIT_S
+    while True:
+        try:
+            db.mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(path=str(db), settings=chroma_settings)
+            break
+        except BaseException as e:
+            if not isinstance(e, Exception) and not is_rust_panic(e):
+                raise
+            text = str(e).lower()
+            if any(marker in text for marker in CORRUPTION_MARKERS):
+                raise CorruptStoreError(corrupt_message(str(db))) from e
+            if "database is locked" in text and time.monotonic() < deadline:
+                forget_embedded(db)  # another process is creating or migrating it: wait, then open afresh
+                time.sleep(0.2)
+                continue
+            msg = f"cannot open the knowledge base directory {db} ({e}); choose another with --db or MMRAG_DB"
+            raise StoreError(msg) from e
     return OpenedClient(client, str(db), db / LOCK_NAME, Freshness(db, chroma_settings))

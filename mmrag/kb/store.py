@@ -32,6 +32,7 @@ from mmrag.errors import (
     StoreError,
 )
 from mmrag.files.paths import is_under, source_of
+from mmrag.kb.client import CORRUPTION_MARKERS, check_database, corrupt_message, is_rust_panic
 from mmrag.kb.records import (
     FROM_DOCUMENTS,
     IMAGE,
@@ -69,15 +70,6 @@ class Counts:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-CORRUPTION_MARKERS = ("malformed", "not a database", "disk image", "database corruption", "file is encrypted")
-"""What SQLite (through chromadb) says about a damaged database file."""
-
-
-def corrupt_message(location: str) -> str:
-    return (
-        f"the knowledge base at {location} is damaged (its database file chroma.sqlite3 is corrupt); restore it from "
-        "a backup, or rebuild it from your folders with `mmrag index FOLDER --rebuild`"
-    )
 
 
 def guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
@@ -94,10 +86,14 @@ def guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[
                 return method(self, *args, **kwargs)
             except MmragError:
                 raise
-            except Exception as e:
+            except BaseException as e:
+                if not isinstance(e, Exception) and not is_rust_panic(e):
+                    raise
                 if any(marker in str(e).lower() for marker in CORRUPTION_MARKERS):
                     raise CorruptStoreError(corrupt_message(self.location)) from e
                 if not outermost or self.freshness is None:
+                    if is_rust_panic(e) or (outermost and self.freshness is None):  # a server: no fresh client
+                        raise store_failure(self.location, e) from e
                     raise
                 first = e
             self.refresh(force=True)  # another process may have written: read through a fresh client, once
@@ -105,7 +101,13 @@ def guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[
                 return method(self, *args, **kwargs)
             except MmragError:
                 raise
-            except Exception as e:
+            except BaseException as e:
+                if not isinstance(e, Exception) and not is_rust_panic(e):
+                    raise
+                if any(marker in str(e).lower() for marker in CORRUPTION_MARKERS):
+                    raise CorruptStoreError(corrupt_message(self.location)) from e
+                # The same failure through a fresh client: not another process's write, unless the file says so.
+                check_database(Path(self.location), thorough=True)
                 msg = (
                     f"the knowledge base at {self.location} changed under this process and can't be read ({first}); "
                     "when several processes use one knowledge base, serve it with `chroma run --path DIR` and "
@@ -126,13 +128,44 @@ def model_record_of(clip: ClipModel) -> ModelRecord:
     return ModelRecord(clip.model_name, clip.pretrained, clip.label, clip.dim)
 
 
-def read_model_record(client: ClientAPI, name: str) -> ModelRecord | None:
-    """The model a knowledge base records, or None when it doesn't exist yet."""
+def is_missing_collection(error: Exception) -> bool:
+    """Whether chromadb's error on ``get_collection`` says the collection doesn't exist (its type differs
+    between versions and modes), rather than that the store failed (a timeout, a damaged database…)."""
+    from chromadb.errors import NotFoundError
+
+    return isinstance(error, NotFoundError) or (isinstance(error, ValueError) and "does not exist" in str(error))
+
+
+def store_failure(location: str, error: BaseException) -> StoreError:
+    """Chroma failing on the knowledge base at ``location`` (not damage: that is :class:`CorruptStoreError`)."""
+    if "Timeout" in type(error).__name__:  # httpx's, from a server's client (no httpx import here)
+        msg = (
+            f"the Chroma server at {location} did not answer within its deadline ({type(error).__name__}); "
+            "is it overloaded or stuck? (a slow server: raise MMRAG_CHROMA_TIMEOUT)"
+        )
+    else:
+        msg = f"Chroma failed on the knowledge base at {location} ({type(error).__name__}: {error})"
+    return StoreError(msg)
+
+
+def read_model_record(client: ClientAPI, name: str, location: str = "") -> ModelRecord | None:
+    """The model a knowledge base records, or None when it doesn't exist yet.
+
+    Raises:
+        CorruptStoreError: the database is damaged.
+        StoreError: Chroma fails otherwise (a server that stops answering…).
+    """
     for modality in MODALITIES:
         try:
             meta = client.get_collection(f"{name}_{modality}s").metadata or {}
-        except Exception:  # chromadb raises different errors for a missing collection across versions
-            continue
+        except BaseException as e:
+            if not isinstance(e, Exception) and not is_rust_panic(e):
+                raise
+            if isinstance(e, Exception) and is_missing_collection(e):
+                continue
+            if any(marker in str(e).lower() for marker in CORRUPTION_MARKERS):
+                raise CorruptStoreError(corrupt_message(location or name)) from e
+            raise store_failure(location or name, e) from e
         record = ModelRecord.from_collection_metadata(meta)
         if record is not None:
             return record
@@ -204,7 +237,7 @@ class Store:
 
     @property
     def model_record(self) -> ModelRecord | None:
-        return read_model_record(self.client, self.name)
+        return read_model_record(self.client, self.name, self.location)
 
     def check_model(self) -> None:
         """Raise :class:`ModelMismatchError` if the knowledge base was built with another model, and
@@ -269,8 +302,10 @@ class Store:
             return found
         try:
             found = self.client.get_collection(self.collection_name(modality), embedding_function=None)
-        except Exception:  # missing: chromadb's error type differs between versions and modes
-            return None
+        except Exception as e:
+            if is_missing_collection(e):
+                return None
+            raise  # guarded names it
         self.check_model()
         self._check_adoptable(found)
         self._collections[modality] = found

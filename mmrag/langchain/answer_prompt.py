@@ -76,11 +76,13 @@ def format_sources(hits: Sequence[Hit]) -> str:
     for n, hit in enumerate(hits, 1):
         name = citation(hit.source, hit.metadata)  # "paper.pdf, page 4" for a PDF's chunks, figures and pages
         if hit.modality == TEXT:
-            blocks.append(f'[{n}] text from {name} (score {hit.relevance:.2f}):\n"""\n{hit.document.strip()}\n"""')
+            passage = re.sub(r'"{3,}', lambda m: "'" * len(m.group()), hit.document.strip())  # can't close the fence
+            blocks.append(f'[{n}] text from {name} (score {hit.relevance:.2f}):\n"""\n{passage}\n"""')
         else:
             caption = f", caption: {hit.caption!r}" if hit.caption else ""
             matched = hit.metadata.get("matched")
-            text = f'\ntext in the image:\n"""\n{str(matched).strip()}\n"""' if matched else ""
+            inside = re.sub(r'"{3,}', lambda m: "'" * len(m.group()), str(matched).strip()) if matched else ""
+            text = f'\ntext in the image:\n"""\n{inside}\n"""' if matched else ""
             blocks.append(f"[{n}] image {name} (score {hit.relevance:.2f}{caption}){text}")
     return "\n\n".join(blocks)
 

@@ -31,6 +31,7 @@ from mmrag.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MOD
 from mmrag.errors import ConfigError, ImageError, ModelError, ModelUnavailableError, UnsafeCheckpointError
 from mmrag.files.images import ImageSource, PixelBudget, describe, load_image
 from mmrag.model.onnx_text import QueryTextRuntime, TextModel
+from mmrag.model.tokens import fast_token_counter
 from mmrag.model.weights import ModelSource, label_for, resolve, unavailable_message
 from mmrag.vectors import Matrix, empty
 
@@ -301,6 +302,9 @@ class ClipModel:
     def token_count(self, text: str) -> int:
         """Tokens in ``text`` including start and end tokens, before any truncation."""
         tok = self._ensure().tokenizer
+        fast = fast_token_counter(tok)  # CLIP's BPE tokenizer, exactly, at MB/s (mmrag.model.tokens)
+        if fast is not None:
+            return fast(text)
         encode = getattr(tok, "encode", None)
         if callable(encode):
             return len(encode(text)) + 2

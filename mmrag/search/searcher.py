@@ -108,6 +108,7 @@ class Searcher:
         start = time.perf_counter()
         wanted = MODALITIES if modality == "all" else (modality,)
         n = fetch_k or max((4 if mmr else 3) * k, MIN_CANDIDATES)
+        self.store.refresh()  # here, before the pool's threads read: they must all see one client
         futures = {m: _pool().submit(self._candidates, m, vector, n, where, not mmr) for m in wanted}
         text = q.keyword_text()
         found = self.keywords.search(text, modality=modality, limit=n) if keywords and text else []

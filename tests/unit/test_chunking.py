@@ -243,3 +243,83 @@ def test_invariants_hold_for_any_text(text: str, max_tokens: int, overlap: int, 
 def test_invariants_hold_with_the_real_tokenizer(toy: ClipModel, text: str, max_tokens: int) -> None:
     chunks = chunk_text(text, token_count=toy.token_count, max_tokens=max_tokens)
     check(text, chunks, toy.token_count, max_tokens)
+
+
+# --- the token count: exactly open_clip's, and fast (mmrag/model/tokens.py) -----------------------------------
+
+COUNT_ALPHABET = [*"abcxyzABCXYZ 0123456789", " ", "\n", "\t", "\r\n", "\x0b", "\x1b[31m", "\x00", "\x7f", "'s", "'T"]
+COUNT_ALPHABET += [*"猫狗雨天。，！？；、「」《》", "\u3000", "\u302a\u302b", *"ＡＢｃ１２，！？＆＜＞", "ｶﾀｶﾅ"]
+COUNT_ALPHABET += ["🐈", "👩\u200d👧", "🏳️\u200d🌈", "e\u0301", "é", "Ã©", "â€™", "ſ", "'ſ", "ΟΔΟΣ", "İ", "ﬁ", "ß"]
+COUNT_ALPHABET += ["&amp;", "&amp;amp;", "&lt;b&gt;", "&#x41;", "&nbsp;", "<b>", "<start_of_text>", "<END_OF_TEXT>"]
+COUNT_ALPHABET += ["\u00a0", "\u2028", "\ufeff", "\u200b", "“quoted”", "½", "Ⅻ", "٣", "\ud7ff", "\U00020000"]
+count_texts = st.lists(
+    st.one_of(
+        st.sampled_from(COUNT_ALPHABET),
+        st.text(alphabet="abcdefghij", min_size=20, max_size=400),  # long words: the slow case of open_clip's BPE
+        st.text(alphabet="猫狗雨天的一是在不了", min_size=5, max_size=80),
+        st.text(max_size=8),  # anything at all
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=count_texts)
+def test_the_token_count_is_exactly_open_clips(toy: ClipModel, text: str) -> None:
+    tokenizer = toy._ensure().tokenizer
+    assert toy.token_count(text) == len(tokenizer.encode(text)) + 2
+
+
+def test_the_fast_count_serves_open_clips_bpe_tokenizer_only(toy: ClipModel) -> None:
+    from open_clip.tokenizer import SimpleTokenizer
+
+    from mmrag.model.tokens import fast_token_counter
+
+    tokenizer = toy._ensure().tokenizer
+    assert type(tokenizer) is SimpleTokenizer
+    counter = fast_token_counter(tokenizer)
+    assert counter is not None
+    assert fast_token_counter(tokenizer) is counter  # built once
+    assert fast_token_counter(object()) is None  # another tokenizer: its own encode is used
+
+
+@pytest.mark.parametrize("name", ["prose", "chinese", "chinese without punctuation", "emoji", "letters", "mixed"])
+def test_chunks_reach_the_model_whole(toy: ClipModel, name: str) -> None:
+    """What the text tower reads of each chunk (open_clip's tokenizer, truncating at the context) is the
+    whole chunk: its end-of-text token sits after the last content token, never cut off."""
+    tokenizer = toy._ensure().tokenizer
+    chunks = chunk_text(TEXTS[name], token_count=toy.token_count, max_tokens=toy.context_length)
+    for chunk in chunks:
+        ids = tokenizer.encode(chunk.text)
+        assert len(ids) + 2 <= toy.context_length
+        row = tokenizer([chunk.text])[0].tolist()
+        assert row[1 : len(ids) + 1] == ids
+        assert row[len(ids) + 1] == tokenizer.eot_token_id
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["English prose", "Chinese prose", "letters, no separator", "Chinese, no punctuation"],
+)
+def test_chunking_runs_at_megabytes_a_second(toy: ClipModel, kind: str) -> None:
+    """≥ 1 MB/s in bench/chunking_speed.py on a quiet machine; here a floor a quarter of that, in CPU time,
+    so a loaded machine passes and a return to the tokenizer-bound speeds (0.03-0.2 MB/s) does not."""
+    import random
+    import time
+
+    rng = random.Random(1)
+    words = ["the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "river", "garden", "letter"]
+    hanzi = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过"
+    make = {
+        "English prose": lambda: " ".join(rng.choice(words) + rng.choice(["", "", ",", "."]) for _ in range(30_000)),
+        "Chinese prose": lambda: "".join(rng.choice(hanzi) + rng.choice("    ，。").strip() for _ in range(40_000)),
+        "letters, no separator": lambda: "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=120_000)),
+        "Chinese, no punctuation": lambda: "".join(rng.choices(hanzi, k=40_000)),
+    }
+    text = make[kind]()
+    toy.token_count("warm up")
+    start = time.process_time()
+    chunks = chunk_text(text, token_count=toy.token_count, max_tokens=77)
+    seconds = time.process_time() - start
+    assert chunks
+    assert len(text.encode()) / seconds / 1e6 >= 0.25, f"{kind}: {len(text.encode()) / seconds / 1e6:.2f} MB/s"
