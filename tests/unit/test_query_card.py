@@ -42,7 +42,8 @@ def test_a_card_serves_query_texts_without_loading_the_model(carded: Path, toy_c
     clip = ClipModel("toy", device="cpu", text_runtime="cached", runtime_dir=carded)
     vectors = clip.encode_query_texts(TEXTS)
     assert not clip.is_loaded
-    assert clip.dim == 64 and vectors.shape == (4, 64)
+    assert clip.dim == 64
+    assert vectors.shape == (4, 64)
     assert clip.logit_scale == pytest.approx(toy_clip.logit_scale, rel=1e-5)
     assert np.abs(vectors - toy_clip.encode_texts(TEXTS)).max() < 1e-4
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
