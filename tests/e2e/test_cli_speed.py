@@ -71,7 +71,8 @@ def test_the_same_search_on_torch_gives_the_same_hits(carded_home: Path, cli_dem
     """The cached export and torch rank alike (scores to 3 decimals)."""
     args = ("search", "a green triangle", "--db", cli_demo_db, "--json", "--threshold", "0")
     code, heavy, out, err = _fresh(carded_home, *args, env={"MMRAG_TEXT_RUNTIME": "auto"})
-    assert code == 0 and heavy == [], err
+    assert code == 0, err
+    assert heavy == []
     on_torch = mmrag_cli(*args).json()  # MMRAG_TEXT_RUNTIME=torch
     onnx = json.loads(out)
     assert [h["id"] for h in onnx] == [h["id"] for h in on_torch]
@@ -102,7 +103,8 @@ def test_argument_errors_come_before_anything_loads(tmp_path: Path, cli_demo_db:
         assert "does not exist" in err
         assert heavy == []
     code, heavy, _, err = _fresh(tmp_path / "home", "search", "--db", cli_demo_db)  # no query at all
-    assert code == 2 and heavy == [], err
+    assert code == 2, err
+    assert heavy == []
 
 
 def test_the_demo_prepares_the_query_text_runtime(tmp_path: Path, seed_onnx_cache: Callable[[Path], Path]) -> None:

@@ -63,7 +63,8 @@ def test_same_ids_as_the_models_tokenizer() -> None:
 def test_encode_and_truncation_keep_the_end_token() -> None:
     tok = ClipTokenizer(6)
     ids = tok(["one two three four five six seven"])[0]
-    assert ids[0] == tok.sot_token_id and ids[-1] == tok.eot_token_id
+    assert ids[0] == tok.sot_token_id
+    assert ids[-1] == tok.eot_token_id
     assert len(tok.encode("one two three four five six seven")) == 7
 
 
