@@ -98,9 +98,7 @@ def test_global_options_before_or_after_every_command(
 
 
 @pytest.mark.parametrize("name", ["search", "index", "ui"])
-def test_after_the_command_wins(
-    name: str, mmrag_cli: MmragCli, recorded: list[dict[str, Any]], tmp_path: Path
-) -> None:
+def test_after_the_command_wins(name: str, mmrag_cli: MmragCli, recorded: list[dict[str, Any]], tmp_path: Path) -> None:
     args = ["--batch-size", "3", "--db", "/tmp/before", *commands(tmp_path)[name], "--batch-size", "9"]
     args += ["--db", "/tmp/after"]
     assert mmrag_cli(*args, check=False).exit_code == 1
@@ -129,7 +127,9 @@ def test_global_options_are_listed_in_each_commands_help(mmrag_cli: MmragCli) ->
 
 
 def test_a_real_search_with_the_options_after_it(mmrag_cli: MmragCli, cli_demo_db: str) -> None:
-    hits = mmrag_cli("search", "a red circle", "--json", "--db", cli_demo_db, "--model", "toy", "--device", "cpu").json()
+    hits = mmrag_cli(
+        "search", "a red circle", "--json", "--db", cli_demo_db, "--model", "toy", "--device", "cpu"
+    ).json()
     assert "red_circle" in hits[0]["source"]
     status = mmrag_cli("status", "--json", "--db", cli_demo_db).json()
     assert status["model"] == "toy"
