@@ -14,7 +14,7 @@ mmrag/model/query_card.py), so the query text runs without torch:
 
 Also timed: ``mmrag search --image missing.png`` (an argument error, reported before anything loads).
 ``--compare DIR`` runs the same commands with another checkout first on ``PYTHONPATH`` (e.g. the commit
-before this change) for a ratio measured under the same load.
+before this change), the two taking turns run by run, for a ratio measured under the same load.
 
     python bench/cli_speed.py                         # toy and ViT-B-32, 5 runs each
     python bench/cli_speed.py --models toy --runs 9
@@ -36,7 +36,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-OUT = Path(__file__).parent / "out" / "cli_speed"
+OUT = Path(__file__).resolve().parent / "out" / "cli_speed"
 BASELINE_S = 4.0
 BASELINE_MB = 977.0
 TARGETS = {"toy": (1.0, 400.0), "vit-b-32": (1.5, 600.0)}
@@ -52,7 +52,9 @@ def environ(home: Path, pythonpath: Path) -> dict[str, str]:
 
 
 def mmrag(args: list[str], env: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "mmrag", *args], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "mmrag", *args], env=env, capture_output=True, text=True, cwd=env["PYTHONPATH"]
+    )
     if done.returncode != 0:
         msg = f"mmrag {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
         raise RuntimeError(msg)
@@ -60,8 +62,12 @@ def mmrag(args: list[str], env: dict[str, str]) -> None:
 
 def timed(args: list[str], env: dict[str, str], *, expect: int = 0) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one ``python -m mmrag ARGS`` under /usr/bin/time -v."""
-    done = subprocess.run(
-        ["/usr/bin/time", "-v", sys.executable, "-m", "mmrag", *args], env=env, capture_output=True, text=True
+    done = subprocess.run(  # in the checkout's folder: `python -m` puts the current folder first on sys.path
+        ["/usr/bin/time", "-v", sys.executable, "-m", "mmrag", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=env["PYTHONPATH"],
     )
     if done.returncode != expect:
         msg = f"mmrag {' '.join(args)}: exit {done.returncode}, expected {expect}:\n{done.stderr[-2000:]}"
@@ -116,10 +122,21 @@ def prepare(models: list[str]) -> dict[str, tuple[Path, list[str]]]:
     return ready
 
 
-def median_of(args: list[str], env: dict[str, str], runs: int, *, expect: int = 0) -> tuple[float, float]:
-    timed(args, env, expect=expect)  # warm the page cache, as a user's second search is
-    samples = [timed(args, env, expect=expect) for _ in range(runs)]
-    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+def medians(
+    args: list[str], envs: dict[str, dict[str, str]], runs: int, *, expect: int = 0
+) -> dict[str, tuple[float, float]]:
+    """Per checkout: median (wall, RSS) of ``runs`` runs, the checkouts taking turns (so a load spike on the
+    shared machine hits both alike), after one warm-up run each (the page cache, as for a user's second search)."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in envs}
+    for env in envs.values():
+        timed(args, env, expect=expect)
+    for _ in range(runs):
+        for name, env in envs.items():
+            samples[name].append(timed(args, env, expect=expect))
+    return {
+        name: (statistics.median(s[0] for s in got), statistics.median(s[1] for s in got))
+        for name, got in samples.items()
+    }
 
 
 def main() -> None:
@@ -134,12 +151,13 @@ def main() -> None:
     results: dict[tuple[str, str], tuple[float, float]] = {}
     for model in args.models:
         home, search = ready[model]
-        for name, path in checkouts:
-            results[(model, name)] = median_of(search, environ(home, path), args.runs)
+        got = medians(search, {name: environ(home, path) for name, path in checkouts}, args.runs)
+        results.update({(model, name): figures for name, figures in got.items()})
     with tempfile.TemporaryDirectory() as tmp:
         missing = ["search", "--image", str(Path(tmp) / "missing.png"), "--db", str(ready["toy"][1][-1])]
-        for name, path in checkouts:
-            results[("missing image", name)] = median_of(missing, environ(ready["toy"][0], path), args.runs, expect=1)
+        envs = {name: environ(ready["toy"][0], path) for name, path in checkouts}
+        got = medians(missing, envs, args.runs, expect=1)
+        results.update({("missing image", name): figures for name, figures in got.items()})
     for (what, name), (wall, rss) in results.items():
         target = TARGETS.get(what)
         goal = f"  (target ≤ {target[0]:.1f} s, ≤ {target[1]:.0f} MB)" if target else ""
