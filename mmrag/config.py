@@ -14,7 +14,8 @@ field               environment               meaning
 ``precision``       ``MMRAG_PRECISION``       ``auto`` (bf16 autocast on CUDA, fp32 else),
                                               ``fp32`` or ``bf16``
 ``text_runtime``    ``MMRAG_TEXT_RUNTIME``    query texts on CPU: ``auto`` (ONNX Runtime once
-                                              prepared in the background), ``onnx`` or
+                                              prepared in the background), ``onnx``,
+                                              ``cached`` (only an export already cached) or
                                               ``torch``
 ``batch_size``      ``MMRAG_BATCH_SIZE``      images or texts per forward pass
 ``max_megapixels``  ``MMRAG_MAX_MEGAPIXELS``  decompression-bomb limit
@@ -61,7 +62,7 @@ DEFAULT_MAX_MEGAPIXELS = 100.0
 DEFAULT_COLLECTION = "mmrag"
 DEFAULT_MAX_UPLOAD_MB = 20.0
 DEFAULT_CHROMA_TIMEOUT_S = 10.0
-TEXT_RUNTIMES = ("auto", "onnx", "torch")
+TEXT_RUNTIMES = ("auto", "onnx", "cached", "torch")
 OCR_MODES = ("auto", "on", "off")
 OCR_ENGINES = ("rapidocr", "tesseract")
 DEFAULT_OCR_ENGINE = "rapidocr"

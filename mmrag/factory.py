@@ -1,6 +1,8 @@
 """The composition root: builds mmrag's objects from :class:`~mmrag.config.Settings`.
 
-The CLI and the UI call these functions; nothing else constructs collaborators from settings.
+The CLI and the UI call these functions; nothing else constructs collaborators from settings. Importing it
+imports chromadb but neither torch nor LangChain: LangChain's embeddings class loads in
+:func:`build_embeddings`, and the knowledge base's LangChain faces when asked for.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from mmrag.config import Settings
 from mmrag.errors import CorruptStoreError, KnowledgeBaseLockedError
 from mmrag.kb.client import check_database, forget_embedded, open_chroma
 from mmrag.kb.store import Store, read_model_record
-from mmrag.langchain.embeddings import ClipEmbeddings
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.model.clip import ClipModel
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
     from mmrag.kb.pictures import PictureOptions
+    from mmrag.langchain.embeddings import ClipEmbeddings
 
 
 def build_clip(settings: Settings) -> ClipModel:
@@ -33,6 +35,8 @@ def build_clip(settings: Settings) -> ClipModel:
 
 def build_embeddings(settings: Settings) -> ClipEmbeddings:
     """LangChain embeddings over the CLIP model the settings name."""
+    from mmrag.langchain.embeddings import ClipEmbeddings
+
     return ClipEmbeddings(clip=build_clip(settings))
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, cli, emit, settings_from
+from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, cli, emit, read_stdin_if_dash, settings_from
 from mmrag.defaults import DEFAULT_K, DEFAULT_MAX_STEPS, DEFAULT_TIMEOUT_S
 from mmrag.errors import MmragError
 
@@ -116,7 +116,7 @@ def _print_details(answer: Answer) -> None:
 @cli.command()
 def ask(
     ctx: typer.Context,
-    question: Annotated[str, typer.Argument(help="The question.")],
+    question: Annotated[str, typer.Argument(help="The question; - reads it from stdin.")],
     llm: LlmOpt = None,
     k: KOpt = DEFAULT_K,
     vision: VisionOpt = None,
@@ -127,8 +127,11 @@ def ask(
     chroma_url: ChromaUrlOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Answer a question from the knowledge base: with --llm, a cited answer; without, the best images and
-    passages (retrieval only). Prints the image paths to show."""
+    """Answer a question from the knowledge base, with the paths of the images to show.
+
+    With --llm, a cited answer; without, the best images and passages (retrieval only).
+    """
+    question = read_stdin_if_dash(question, "question")
     session = _Session(
         ctx, llm=llm, db=db, chroma_url=chroma_url, agent=agent, max_steps=max_steps, timeout=timeout, one_query=True
     )
@@ -151,8 +154,11 @@ def chat(
     db: DbOpt = None,
     chroma_url: ChromaUrlOpt = None,
 ) -> None:
-    """Ask questions in a terminal loop until end of input (Ctrl-D) or 'exit'. Each answer prints its image
-    paths. With --agent the conversation is remembered; otherwise each question stands alone."""
+    """Ask questions in a terminal loop until end of input (Ctrl-D) or 'exit'.
+
+    Each answer prints its image paths. With --agent the conversation is remembered; otherwise each question
+    stands alone.
+    """
     session = _Session(
         ctx, llm=llm, db=db, chroma_url=chroma_url, agent=agent, max_steps=max_steps, timeout=timeout, memory=True
     )

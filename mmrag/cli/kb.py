@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mmrag.cli.common import ChromaUrlOpt, DbOpt, JsonFlag, ModelOpt, PretrainedOpt, cli, emit, settings_from
-from mmrag.kb.report import SyncProgress, SyncReport
+from mmrag.cli.common import (
+    OUTPUT,
+    ChromaUrlOpt,
+    DbOpt,
+    JsonFlag,
+    ModelOpt,
+    PretrainedOpt,
+    cli,
+    emit,
+    emit_error,
+    settings_from,
+)
+
+if TYPE_CHECKING:
+    from mmrag.kb.report import SyncProgress, SyncReport
 
 
 class _ProgressBar:
@@ -112,6 +125,8 @@ def index(
         report = kb.sync(folder, metadata=_parse_meta(meta), on_progress=bar, allow_removal=allow_removal, force=force)
     finally:
         bar.close()
+    if report.added or report.updated:
+        kb.searcher.scorer.prior  # noqa: B018  (measure the model's score scale now, while it is loaded: searches then need no torch)
     _print_report(report, as_json)
 
 
@@ -158,18 +173,41 @@ def remove(
     chroma_url: ChromaUrlOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Remove documents from the knowledge base, by file/folder path or by id (files on disk are untouched)."""
+    """Remove documents from the knowledge base, by file/folder path or by id (files on disk are untouched).
+
+    A PATH or id that is not in the knowledge base is named, and the exit code is 1 (the others are removed).
+    """
     from mmrag.factory import open_knowledge_base
 
     if not paths and not ids:
         msg = "name at least one PATH or --id"
         raise typer.BadParameter(msg)
     kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url), create=False)
-    removed = kb.remove(paths or []) + kb.remove_ids(ids or [])
+    removed = 0
+    missing: list[str] = []
+    for path in paths or []:
+        count = kb.remove([path])
+        removed += count
+        if not count:
+            missing.append(str(path))
+    for id_ in ids or []:
+        count = kb.remove_ids([id_])
+        removed += count
+        if not count:
+            missing.append(id_)
+    noun = "document" if removed == 1 else "documents"
+    if missing:
+        message = f"not in the knowledge base at {kb.location}: {', '.join(missing)}"
+        if OUTPUT.json:
+            emit_error(message, "NotInKnowledgeBase", removed=removed, not_found=missing)
+        else:
+            typer.echo(f"removed {removed} {noun}")
+            typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(1)
     if as_json:
         emit({"removed": removed})
     else:
-        typer.echo(f"removed {removed} document{'' if removed == 1 else 's'}")
+        typer.echo(f"removed {removed} {noun}")
 
 
 @cli.command()
@@ -191,5 +229,25 @@ def demo(
     kb = open_knowledge_base(settings)
     report = kb.sync(target)
     _print_report(report, as_json)
+    runtime = _prepare_query_texts(kb.clip, settings.text_runtime)
     if not as_json:
         typer.echo(f"demo knowledge base: {kb.location} (model toy), files in {target}")
+        if runtime:
+            typer.echo(f"query texts: {runtime}")
+
+
+def _prepare_query_texts(clip: Any, mode: str) -> str | None:
+    """Export the model's text tower for ONNX Runtime (once; later commands find it cached and skip torch).
+
+    Returns the runtime's status, or None when it stays on torch (``MMRAG_TEXT_RUNTIME=torch``, a GPU, or a
+    failure, which is a warning: the demo works without it).
+    """
+    from mmrag.errors import TextRuntimeError
+
+    if mode == "torch":
+        return None
+    try:
+        return str(clip.prepare_text_runtime())
+    except TextRuntimeError as e:
+        typer.echo(f"note: query texts stay on torch: {e}", err=True)
+        return None

@@ -31,6 +31,7 @@ from mmrag.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEGAPIXELS, DEFAULT_MOD
 from mmrag.errors import ConfigError, ImageError, ModelError, ModelUnavailableError, UnsafeCheckpointError
 from mmrag.files.images import ImageSource, PixelBudget, describe, load_image
 from mmrag.model.onnx_text import QueryTextRuntime, TextModel
+from mmrag.model.query_card import card_key, weight_files
 from mmrag.model.tokens import fast_token_counter
 from mmrag.model.weights import ModelSource, label_for, resolve, unavailable_message
 from mmrag.vectors import Matrix, empty
@@ -75,6 +76,8 @@ class _Loaded:
     context_length: int
     dim: int
     text_tower: Any  # mmrag.model.text_tower.TextTower, or None for towers it can't run (e.g. Hugging Face ones)
+    logit_scale: float
+    files: tuple[Path, ...]  # the weight files (for the query card)
 
 
 _threads_lock = threading.Lock()
@@ -190,7 +193,15 @@ class ClipModel:
         self._source: ModelSource | None = None
         self._lock = threading.Lock()
         self._decode_budget = PixelBudget()  # decoding threads share it: memory stays bounded by pixels in flight
-        self._query_texts = QueryTextRuntime(text_runtime, runtime_dir or default_home() / "onnx", label=self.label)
+        # A cached export's query card serves query texts without torch, where the model would run them on
+        # the CPU anyway: never for an explicit GPU device or bf16.
+        cards = device in ("auto", "cpu") and precision != "bf16"
+        self._query_texts = QueryTextRuntime(
+            text_runtime,
+            runtime_dir or default_home() / "onnx",
+            label=self.label,
+            card_key=card_key(model, pretrained, cache_dir) if cards else None,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClipModel:
@@ -270,11 +281,14 @@ class ClipModel:
         from mmrag.model.text_tower import TextTower, supports
 
         tower = TextTower(model) if supports(model) else None
-        return _Loaded(model, preprocess, tokenizer, device, size, context, dim, tower)
+        scale = float(model.logit_scale.exp().item())
+        return _Loaded(model, preprocess, tokenizer, device, size, context, dim, tower, scale, weight_files(src))
 
     @property
     def dim(self) -> int:
-        """Embedding dimension (loads the model)."""
+        """Embedding dimension (loads the model, unless a cached export's query card says it)."""
+        if self._loaded is None and (card := self._query_texts.card) is not None:
+            return card.dim
         return self._ensure().dim
 
     @property
@@ -294,8 +308,11 @@ class ClipModel:
 
     @property
     def logit_scale(self) -> float:
-        """The learned temperature: softmax(logit_scale * cosine) gives zero-shot probabilities."""
-        return float(self._ensure().model.logit_scale.exp().item())
+        """The learned temperature: softmax(logit_scale * cosine) gives zero-shot probabilities (loads the
+        model, unless a cached export's query card says it)."""
+        if self._loaded is None and (card := self._query_texts.card) is not None:
+            return card.logit_scale
+        return self._ensure().logit_scale
 
     # --- text ----------------------------------------------------------------------------------
 
@@ -335,11 +352,17 @@ class ClipModel:
 
         On a CPU they run on ONNX Runtime once it is prepared (see ``text_runtime`` and
         :class:`~mmrag.model.onnx_text.QueryTextRuntime`), and on torch on one thread until then. On a GPU
-        this is :meth:`encode_texts`.
+        this is :meth:`encode_texts`. When the export is cached with its query card
+        (:mod:`mmrag.model.query_card`), they run on it without loading the model, or importing torch.
 
         Raises:
             TextRuntimeError: ``text_runtime="onnx"`` and ONNX Runtime can't be prepared.
         """
+        if self._loaded is None:
+            _check_texts(texts)
+            cached = self._query_texts.encode_cached(texts, self.batch_size)
+            if cached is not None:
+                return cached
         loaded = self._ensure()
         if loaded.device.type != "cpu":
             return self.encode_texts(texts)
@@ -369,7 +392,16 @@ class ClipModel:
         return self._query_texts.status(self._text_model(loaded) if loaded is not None else None)
 
     def _text_model(self, loaded: _Loaded) -> TextModel:
-        return TextModel(loaded.device.type, self.precision, loaded.text_tower, loaded.tokenizer, loaded.context_length)
+        return TextModel(
+            loaded.device.type,
+            self.precision,
+            loaded.text_tower,
+            loaded.tokenizer,
+            loaded.context_length,
+            dim=loaded.dim,
+            logit_scale=loaded.logit_scale,
+            files=loaded.files,
+        )
 
     # --- images --------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import os
 import shutil
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ import numpy.typing as npt
 from mmrag.config import TEXT_RUNTIMES
 from mmrag.errors import ConfigError, TextRuntimeError
 from mmrag.model.onnx_export import INSTALL_HINT, check_exporter, run_job, write_job
+from mmrag.model.query_card import QueryCard, remove_card, tokenizer_spec
 from mmrag.vectors import Matrix, empty, unit_rows
 
 if TYPE_CHECKING:
@@ -117,12 +118,22 @@ class OnnxTextRuntime:
         cache_dir: where exported towers are kept.
         context_length: the model's longest token sequence.
         threads: CPU threads for each ONNX Runtime call.
+        on_ready: called once with the checked session, in the thread that prepared it (to write the query
+            card, :mod:`mmrag.model.query_card`); its failures are logged, never raised.
     """
 
     def __init__(
-        self, tower: TextTower, probe: torch.Tensor, cache_dir: Path, *, context_length: int, threads: int = 1
+        self,
+        tower: TextTower,
+        probe: torch.Tensor,
+        cache_dir: Path,
+        *,
+        context_length: int,
+        threads: int = 1,
+        on_ready: Callable[[OnnxTextTower], None] | None = None,
     ) -> None:
         self.tower = tower
+        self.on_ready = on_ready
         self.probe = probe
         self.cache_dir = cache_dir
         self.context_length = context_length
@@ -134,6 +145,7 @@ class OnnxTextRuntime:
         self._busy = threading.Lock()  # held while a step runs C++ work in this process
         self._closing = False
         self._exporting = False
+        self._cache_file: Path | None = None
         _RUNTIMES.add(self)
 
     @property
@@ -201,11 +213,25 @@ class OnnxTextRuntime:
             if self._session is not None or self._error is not None:
                 return
             try:
-                self._session = self._load_checked()
+                session = self._load_checked()
             except TextRuntimeError as e:
                 self._error = e
+                return
             except Exception as e:  # an unexpected failure must leave torch working, never break queries
                 self._error = TextRuntimeError(f"{type(e).__name__}: {e}")
+                return
+            if self.on_ready is not None:
+                try:
+                    self.on_ready(session)
+                except Exception as e:  # the card is an optimisation: never a reason to stay on torch
+                    log.warning("could not write the query card for %s: %s", session.path, e)
+            self._session = session
+
+    def cache_file(self) -> Path:
+        """Where this tower's export is cached (it may not exist yet); hashes the weights once."""
+        if self._cache_file is None:
+            self._cache_file = self.cache_dir / f"text-{weights_key(self.tower)}.onnx"
+        return self._cache_file
 
     def _load_checked(self) -> OnnxTextTower:
         try:
@@ -214,7 +240,7 @@ class OnnxTextRuntime:
             msg = f"the onnxruntime package is not installed: {INSTALL_HINT}"
             raise TextRuntimeError(msg) from e
         with self._step():
-            path = self.cache_dir / f"text-{weights_key(self.tower)}.onnx"
+            path = self.cache_file()
             session = _try_load(path, self.threads)
         if session is None:
             check_exporter()
@@ -268,27 +294,96 @@ class TextModel:
     """The trimmed text tower, or None for towers it can't run (e.g. Hugging Face ones)."""
     tokenizer: Any
     context_length: int
+    dim: int = 0
+    logit_scale: float = 0.0
+    files: tuple[Path, ...] = ()
+    """The weight files (for the query card; empty: write none)."""
+
+
+class _CachedTexts:
+    """A query card's export and the torch-free tokenizer: query texts before (or without) the torch model."""
+
+    def __init__(self, card: QueryCard) -> None:
+        from mmrag.model.clip_tokenizer import ClipTokenizer
+
+        self.card = card
+        tables = card.onnx.parent / "clip-bpe-tables.marshal"
+        self.tokenizer = ClipTokenizer(card.context_length, card.clean, tables_cache=tables)
+        self.session = OnnxTextTower(card.onnx, threads=ONNX_QUERY_THREADS)
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> Matrix:
+        from mmrag.model.clip_tokenizer import trim
+
+        out = [
+            unit_rows(self.session(trim(self.tokenizer([str(t) for t in texts[start : start + batch_size]]))))
+            for start in range(0, len(texts), batch_size)
+        ]
+        return np.concatenate(out) if out else empty(self.card.dim)
 
 
 class QueryTextRuntime:
     """What encodes one model's query texts on a CPU: torch, or ONNX Runtime once it is ready.
 
+    A cached export with its query card (:mod:`mmrag.model.query_card`) serves query texts at once, even
+    before the torch model loads (:meth:`encode_cached`: no torch import at all), in every mode but ``torch``.
+
     Args:
         mode: ``auto`` (torch until ONNX Runtime is prepared in the background, then ONNX Runtime), ``onnx``
-            (prepare on first use and wait; raise if it can't be), or ``torch``.
+            (prepare on first use and wait; raise if it can't be), ``cached`` (ONNX Runtime only if its export
+            is already cached; never export), or ``torch``.
         cache_dir: where exported towers are kept.
         label: the model's label, for messages.
+        card_key: the model choice's query-card key (:func:`~mmrag.model.query_card.card_key`); None: no card
+            is read or written.
     """
 
-    def __init__(self, mode: str, cache_dir: Path, *, label: str) -> None:
+    def __init__(self, mode: str, cache_dir: Path, *, label: str, card_key: str | None = None) -> None:
         if mode not in TEXT_RUNTIMES:
             msg = f"text runtime must be one of {', '.join(TEXT_RUNTIMES)}, got {mode!r}"
             raise ConfigError(msg)
         self.mode = mode
         self.cache_dir = cache_dir
         self.label = label
+        self.card_key = card_key
         self._runtime: OnnxTextRuntime | None = None
+        self._cached: _CachedTexts | None = None
+        self._cached_failed = False
         self._lock = threading.Lock()
+
+    @property
+    def card(self) -> QueryCard | None:
+        """The valid query card for this model, if any (always None in mode ``torch``)."""
+        if self.mode == "torch" or self.card_key is None:
+            return None
+        if self._cached is not None:
+            return self._cached.card
+        return QueryCard.find(self.cache_dir, self.card_key)
+
+    def encode_cached(self, texts: Sequence[str], batch_size: int) -> Matrix | None:
+        """The texts' unit vectors from the cached export named by the query card, or None without one.
+
+        Needs neither torch nor the loaded model. A card whose export fails to load is removed (the next
+        preparation writes a new one).
+        """
+        cached = self._cached_texts()
+        return cached.encode(texts, batch_size) if cached is not None else None
+
+    def _cached_texts(self) -> _CachedTexts | None:
+        if self._cached is not None or self._cached_failed:
+            return self._cached
+        with self._lock:
+            if self._cached is None and not self._cached_failed:
+                card = self.card
+                if card is None:
+                    self._cached_failed = True
+                    return None
+                try:
+                    self._cached = _CachedTexts(card)
+                except Exception as e:  # an unreadable export or vocabulary: torch encodes instead
+                    log.warning("query texts stay on torch: the cached %s can't be used (%s)", card.onnx, e)
+                    remove_card(self.cache_dir, self.card_key)
+                    self._cached_failed = True
+            return self._cached
 
     def encode(self, model: TextModel, texts: Sequence[str], batch_size: int) -> Matrix | None:
         """The texts' unit vectors from ONNX Runtime, or None when torch should encode them (not ready yet,
@@ -297,6 +392,14 @@ class QueryTextRuntime:
         Raises:
             TextRuntimeError: ``mode="onnx"`` and ONNX Runtime can't be prepared.
         """
+        if self.mode == "torch":
+            return None
+        if why_not_onnx(model) is None and (self._runtime is None or self._runtime.session is None):
+            vectors = self.encode_cached(texts, batch_size)
+            if vectors is not None:
+                return vectors
+        if self.mode == "cached":
+            return None
         session = self._session(model)
         if session is None:
             return None
@@ -327,11 +430,22 @@ class QueryTextRuntime:
         if self.mode == "torch":
             return "torch (text_runtime=torch)"
         if model is None:
-            return "torch (model not loaded yet)"
+            card = self.card
+            return f"onnxruntime ({card.onnx.name})" if card is not None else "torch (model not loaded yet)"
         reason = why_not_onnx(model)
         if reason:
             return f"torch ({reason})"
-        return self._runtime.status if self._runtime is not None else "torch (onnxruntime not prepared yet)"
+        if self._runtime is not None and self._runtime.session is not None:
+            return self._runtime.status
+        card = self.card
+        if card is not None:
+            return f"onnxruntime ({card.onnx.name})"
+        if self._runtime is not None:
+            return self._runtime.status
+        runtime = self._onnx(model, strict=False)
+        if runtime is not None and runtime.cache_file().is_file():
+            return f"torch (onnxruntime ready to load: {runtime.cache_file().name} is cached)"
+        return "torch (onnxruntime not prepared yet)"
 
     def _session(self, model: TextModel) -> OnnxTextTower | None:
         if self.mode == "torch":
@@ -362,8 +476,19 @@ class QueryTextRuntime:
                     self.cache_dir,
                     context_length=model.context_length,
                     threads=ONNX_QUERY_THREADS,
+                    on_ready=lambda session: self._write_card(model, session),
                 )
             return self._runtime
+
+    def _write_card(self, model: TextModel, session: OnnxTextTower) -> None:
+        """Write the query card for a checked export, when the model's tokenizer has a torch-free twin."""
+        if self.card_key is None or not model.files or not model.dim:
+            return
+        spec = tokenizer_spec(model.tokenizer)
+        if spec is None:
+            return
+        card = QueryCard(self.label, session.path, model.dim, model.logit_scale, *spec)
+        card.write(self.cache_dir, self.card_key, model.files)
 
 
 def why_not_onnx(model: TextModel) -> str | None:

@@ -35,7 +35,7 @@ LOCAL_DIR_PREFIX = "local-dir:"
 RANDOM = "random"
 """The pretrained value that asks for randomly initialised weights (for plumbing and speed tests)."""
 PROBE_TIMEOUT_S = 3.0
-_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 _PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode", "fill_color")
 
 
@@ -112,7 +112,7 @@ def _local_dir(model: str) -> ModelSource:
 def _hf_hub(model: str, cache_dir: str | None) -> ModelSource:
     repo = model[len(HF_PREFIX) :]
     config = _cached_hf_file(repo, "open_clip_config.json", cache_dir)
-    weights = next((w for f in _WEIGHT_FILES if (w := _cached_hf_file(repo, f, cache_dir))), None)
+    weights = next((w for f in WEIGHT_FILES if (w := _cached_hf_file(repo, f, cache_dir))), None)
     if config and weights and Path(config).parent == Path(weights).parent:
         # Everything is cached: load it as a local folder so that nothing touches the network.
         return ModelSource(f"{LOCAL_DIR_PREFIX}{Path(config).parent}", None, label=model)
@@ -172,7 +172,7 @@ def _cached_tag_file(cfg: dict[str, Any], cache_dir: str | None) -> str | None:
     hub = str(cfg.get("hf_hub", ""))
     if hub:
         repo, filename = os.path.split(hub)
-        names = [filename, filename.rsplit(".", 1)[0] + ".safetensors"] if filename else list(_WEIGHT_FILES)
+        names = [filename, filename.rsplit(".", 1)[0] + ".safetensors"] if filename else list(WEIGHT_FILES)
         return next((p for n in names if (p := _cached_hf_file(repo, n, cache_dir))), None)
     url = str(cfg.get("url", ""))
     if url:

@@ -90,14 +90,14 @@ def test_missing_image_is_an_error(mmrag_cli: MmragCli, tmp_path: Path) -> None:
     assert "none.png" in result.stderr
 
 
-def test_one_shot_commands_keep_query_texts_on_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_shot_commands_use_only_a_cached_export(monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
     from mmrag.cli.common import settings_from
 
     ctx: Any = SimpleNamespace(obj={})
     monkeypatch.setenv("MMRAG_TEXT_RUNTIME", "auto")
-    assert settings_from(ctx, one_query=True).text_runtime == "torch"  # one query doesn't repay an export
+    assert settings_from(ctx, one_query=True).text_runtime == "cached"  # one query doesn't repay an export
     assert settings_from(ctx).text_runtime == "auto"  # chat and ui
     monkeypatch.setenv("MMRAG_TEXT_RUNTIME", "onnx")
     assert settings_from(ctx, one_query=True).text_runtime == "onnx"  # an explicit choice is kept
