@@ -277,19 +277,7 @@ def test_offline_the_ui_shows_the_folder_it_was_asked_to_index(tmp_path: Path, m
 
 
 def test_unavailable_weights_fall_back_to_the_toy_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mmrag.errors import ModelUnavailableError
-    from mmrag.model.clip import ClipModel
-
-    real_load = ClipModel.load
-
-    def load(self: ClipModel) -> None:
-        if self.model_name != "toy":
-            msg = f"weights for {self.model_name} are not cached and the network is off (offline)"
-            raise ModelUnavailableError(msg)
-        real_load(self)
-
-    monkeypatch.setattr(ClipModel, "load", load)
-    monkeypatch.setenv("MMRAG_MODEL", "ViT-B-32")
+    _offline(monkeypatch)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     [banner] = [w.value for w in at.warning]
