@@ -89,6 +89,7 @@ class KeywordIndex:
         self._modalities: list[str] = []
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._lengths = np.zeros(0, dtype=np.float32)
+        self._codes = np.zeros(0, dtype=np.int8)
 
     def invalidate(self) -> None:
         """Rebuild on next use (the knowledge base calls this after its own writes)."""
@@ -125,6 +126,7 @@ class KeywordIndex:
                     rows.append(row)
                     tfs.append(tf)
         self._ids, self._modalities = ids, modalities
+        self._codes = np.asarray([MODALITIES.index(m) if m in MODALITIES else -1 for m in modalities], dtype=np.int8)
         self._lengths = np.asarray(lengths, dtype=np.float32)
         self._postings = {
             t: (np.asarray(r, dtype=np.int64), np.asarray(f, dtype=np.float32)) for t, (r, f) in postings.items()
@@ -148,7 +150,8 @@ class KeywordIndex:
         total = sum(idf.values())
         bm25 = np.zeros(n, dtype=np.float32)
         covered = np.zeros(n, dtype=np.float32)
-        for term in wanted:
+        terms_of = np.zeros(n, dtype=np.uint64)  # bit j: the document holds the query's term j (the first 64)
+        for j, term in enumerate(wanted):
             found = self._postings.get(term)
             if found is None:
                 continue
@@ -156,22 +159,23 @@ class KeywordIndex:
             norm = tf + K1 * (1 - B + B * self._lengths[rows] / average)
             bm25[rows] += idf[term] * tf * (K1 + 1) / norm
             covered[rows] += idf[term]
+            if j < 64:
+                terms_of[rows] |= np.uint64(1 << j)
         candidates = np.flatnonzero(covered > 0)
         if modality != "all":
-            candidates = np.asarray([i for i in candidates if self._modalities[i] == modality], dtype=np.int64)
+            candidates = candidates[self._codes[candidates] == MODALITIES.index(modality)]
         if len(candidates) == 0:
             return []
         coverage = covered[candidates] / total
         best = float(bm25[candidates].max()) or 1.0
         relevance = KEYWORD_CEILING * coverage**2 * (1 - DENSITY_WEIGHT + DENSITY_WEIGHT * bm25[candidates] / best)
-        order = np.lexsort((-bm25[candidates], -relevance))[:limit]
+        if len(candidates) > 4 * limit:  # only the best few need a full sort: partition first (a common word has
+            top = np.argpartition(-relevance, 4 * limit)[: 4 * limit]  # thousands of documents)
+            order = top[np.lexsort((-bm25[candidates[top]], -relevance[top]))][:limit]
+        else:
+            order = np.lexsort((-bm25[candidates], -relevance))[:limit]
         rows = candidates[order]
-        matched: list[list[str]] = [[] for _ in rows]
-        for term in wanted:
-            found = self._postings.get(term)
-            if found is not None:
-                for j in np.flatnonzero(np.isin(rows, found[0])):
-                    matched[j].append(term)
+        matched = [[t for j, t in enumerate(wanted[:64]) if int(bits) >> j & 1] for bits in terms_of[rows]]
         return [
             KeywordHit(
                 self._ids[row],
