@@ -64,18 +64,24 @@ class Shown:
     score: float | None
     caption: str
     thumbnail: str | bytes
+    page: int | None = None
+    """The 0-based page of a PDF figure or page image (shown as ``page + 1``)."""
+    matched: str = ""
+    """The text inside the image (OCR) that matched the query."""
 
 
 @st.dialog("Image", width="large")
 def enlarge(item: Shown) -> None:
     """The original file at the dialog's full width, with its caption, source and score."""
     st.markdown(f"**{plain(item.caption or session.short_name(item.source))}**")
-    facts = [f"Source: `{item.source}`"]
+    facts = [f"Source: `{item.source}`" + (f", page {item.page + 1}" if item.page is not None else "")]
     if item.score is not None:
-        facts.append(f"Score (calibrated relevance): {item.score:.2f}")
+        facts.append(f"Score (relevance): {item.score:.2f}")
+    if item.matched:
+        facts.append(f"Text in the image: {plain(item.matched)}")
     st.caption("  \n".join(facts))
     path = Path(item.source)
-    if path.is_file():
+    if path.is_file() and item.page is None:  # a PDF's figure or page has no file of its own: its thumbnail
         st.image(str(path), width="stretch")
     else:
         st.warning("The original file is gone; this is the stored thumbnail.")
@@ -94,6 +100,10 @@ def image_grid(items: list[Shown], key: str) -> None:
             thumb = _thumbnail(item.thumbnail)
             st.image(thumb or item.source, width="stretch")
             label = plain(item.caption or session.short_name(item.source))
+            if item.page is not None:
+                label += f" · page {item.page + 1}"
+            if item.matched:
+                label += f" · “{plain(item.matched[:80])}”"
             if item.n is not None:
                 anchor = session.image_anchor(key, item.n)
                 score = f" · {item.score:.2f}" if item.score is not None else ""
@@ -106,12 +116,38 @@ def image_grid(items: list[Shown], key: str) -> None:
 def show_images(answer: session.Answer, key: str) -> None:
     """An answer's images in the grid, numbered as in its text."""
     numbers = {s.id: s.n for s in answer.sources}
-    image_grid([Shown(numbers.get(im.id), im.source, im.score, im.caption, im.thumbnail) for im in answer.images], key)
+    texts = {s.id: s.snippet for s in answer.sources if s.snippet}
+    image_grid(
+        [
+            Shown(
+                numbers.get(im.id),
+                im.source,
+                im.score,
+                im.caption,
+                im.thumbnail,
+                im.page,
+                texts.get(im.id, "") if texts.get(im.id, "") not in (im.caption, session.short_name(im.source)) else "",
+            )
+            for im in answer.images
+        ],
+        key,
+    )
 
 
 def show_hits(hits: list[session.Hit], key: str) -> None:
     """Image search hits in the same grid."""
-    image_grid([Shown(n, h.source, h.relevance, h.caption, h.document) for n, h in enumerate(hits, 1)], key)
+    image_grid(
+        [
+            Shown(n, h.source, h.relevance, h.caption, h.document, _page(h), str(h.metadata.get("matched", "")))
+            for n, h in enumerate(hits, 1)
+        ],
+        key,
+    )
+
+
+def _page(hit: session.Hit) -> int | None:
+    page = hit.metadata.get("page")
+    return page if isinstance(page, int) and not isinstance(page, bool) else None
 
 
 # --- answers --------------------------------------------------------------------------------------------
