@@ -73,7 +73,7 @@ def test_enlarge_shows_the_original_with_caption_source_and_score(app: AppTest) 
     [facts] = [c.value for c in app.caption if c.value.startswith("Source: ")]
     assert facts.split("`")[1].endswith(".png")
     assert Path(facts.split("`")[1]).is_file()  # the original file, not the thumbnail
-    assert "Score (calibrated relevance): " in facts
+    assert "Score (relevance): " in facts
     assert any(m.value.startswith("**a ") for m in app.markdown)  # its caption
 
 
