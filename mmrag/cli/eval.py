@@ -14,7 +14,12 @@ from mmrag.defaults import DEFAULT_THRESHOLD
 @cli.command("eval")
 def evaluate_command(
     ctx: typer.Context,
-    queries: Annotated[Path, typer.Argument(help="Labelled queries: JSON lines or CSV with query and relevant.")],
+    queries: Annotated[
+        Path,
+        typer.Argument(
+            help="Labelled queries: JSON lines or CSV with query and relevant; 'toy' for the shapes demo's set."
+        ),
+    ],
     k: Annotated[int, typer.Option("-k", help="Depth of recall@k.")] = 10,
     threshold: Annotated[
         list[float] | None, typer.Option(help="Relevance threshold; repeat it to compare several.")
@@ -30,6 +35,10 @@ def evaluate_command(
     from mmrag.search.evaluation import evaluate, read_queries
     from mmrag.search.reliability_plot import draw_reliability
 
+    if str(queries) == "toy" and not queries.exists():
+        from mmrag.toy import checkpoint_dir
+
+        queries = checkpoint_dir().parent / "eval" / "shapes.jsonl"
     labelled = read_queries(queries)
     wanted = [c.strip() for c in channels.split(",") if c.strip()]
     if not wanted or any(c not in ("both", "clip") for c in wanted):

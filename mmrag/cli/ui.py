@@ -48,7 +48,7 @@ _INDEX_SCRIPT = "import sys; from mmrag.cli.ui import index_main; raise SystemEx
 
 
 def _index_first(settings: Settings, folder: Path) -> None:
-    """Sync ``folder`` before the UI starts; without the model's weights, say that the UI will fall back."""
+    """Sync ``folder`` before the UI starts; without the model's weights, into the offline toy store instead."""
     from mmrag.errors import ModelUnavailableError
     from mmrag.factory import offline_settings, open_knowledge_base
 

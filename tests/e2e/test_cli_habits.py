@@ -137,4 +137,5 @@ def test_classify_prints_percentages(mmrag_cli: MmragCli, cli_demo_db: str) -> N
     lines = out.strip().splitlines()
     assert len(lines) == 3
     assert all(re.match(r"^\s*[<>]?\d+\.\d\d%  ", line) for line in lines), lines
-    assert lines[0].endswith("red circle")
+    assert lines[0].split("  (fits")[0].endswith("red circle")
+    assert all(re.search(r"\(fits the image: [<>]?\d+\.\d\d%\)$", line) for line in lines), lines

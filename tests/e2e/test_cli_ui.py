@@ -37,9 +37,11 @@ def test_index_first_without_weights_announces_the_fallback(
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     settings = Settings.from_env({}, home=tmp_path / "home", db=tmp_path / "db")  # the default ViT-B-32
     _index_first(settings, make_folder(tmp_path / "files"))
-    err = capsys.readouterr().err
-    assert "not indexing" in err
-    assert "falls back to the offline toy model" in err
+    captured = capsys.readouterr()
+    assert "with the offline toy model instead" in captured.err
+    assert "added 5" in captured.out
+    offline = Settings.from_env({}, home=tmp_path / "home", db=tmp_path / "home" / "offline" / "kb", model="toy")
+    assert open_knowledge_base(offline).counts().images == 3  # indexed with the toy, where the UI will find it
 
 
 def test_index_main_reports_an_error_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

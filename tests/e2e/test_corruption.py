@@ -25,10 +25,12 @@ def _cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *a
     from mmrag.cli import main
 
     monkeypatch.setattr("sys.argv", ["mmrag", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    code = exited.value.code
-    return int(code) if isinstance(code, int) else 1, capsys.readouterr().err
+    try:
+        main()  # returns on success, exits otherwise
+    except SystemExit as exited:
+        code = exited.code
+        return int(code) if isinstance(code, int) else 1, capsys.readouterr().err
+    return 0, capsys.readouterr().err
 
 
 def _garble(database: Path) -> None:

@@ -30,7 +30,9 @@ def _writer_script(db: Path, folder: Path, model: str, hold: float, lock_timeout
         from pathlib import Path
         from mmrag.factory import open_knowledge_base
         from mmrag.config import Settings
-        settings = Settings.from_env({{}}, home=Path({str(db.parent)!r}), db=Path({str(db)!r}), model={model!r})
+        settings = Settings.from_env(
+            {{}}, home=Path({str(db.parent)!r}), db=Path({str(db)!r}), model={model!r}, ocr="off"
+        )
         kb = open_knowledge_base(settings)
         kb.store.lock_timeout = {lock_timeout}
         with kb.store.write_lock():
@@ -92,7 +94,7 @@ def test_kill_9_mid_index_then_rerun_converges(tmp_path: Path, tiny_model_id: st
         import mmrag.kb.sync
         mmrag.kb.sync.GROUP_FILES = 4
         settings = Settings.from_env({{}}, home=Path({str(tmp_path)!r}), db=Path({str(db)!r}),
-                                     model={tiny_model_id!r}, batch_size=2)
+                                     model={tiny_model_id!r}, batch_size=2, ocr="off")
         kb = open_knowledge_base(settings)
         def slow(progress):
             print(progress.done, flush=True)
