@@ -51,11 +51,11 @@ def _said(readme_run: ReadmeRun, start: str) -> str:
 def test_every_offline_command_runs_and_says_what_it_should(workdir: Path, readme_run: ReadmeRun) -> None:
     assert len(readme_commands()) >= 15
     image_hits = _said(readme_run, 'mmrag search "a red circle" --db demo-kb -k 5').strip().splitlines()
-    assert len(image_hits) == 5
-    assert all(" image " in hit for hit in image_hits)
+    assert 1 <= len(image_hits) <= 5  # at most k: only what is relevant (the demo has 2 red circles)
+    assert all(" image " in hit and "red_circle" in hit for hit in image_hits)
     assert "blue_star" in json.loads(_said(readme_run, 'mmrag search "一个蓝色的星形"'))[0]["source"]
     assert "green_square" in _said(readme_run, 'echo "a green square"').splitlines()[0]
-    assert _said(readme_run, "mmrag classify").splitlines()[0].endswith("red circle")
+    assert _said(readme_run, "mmrag classify").splitlines()[0].split("  (fits")[0].endswith("red circle")
     assert json.loads(_said(readme_run, "mmrag match"))["match"] is True
     assert "no llm was used" in _said(readme_run, 'mmrag ask "what does').lower()
     assert json.loads(_said(readme_run, 'echo "which shapes are blue?"'))["question"] == "which shapes are blue?"
