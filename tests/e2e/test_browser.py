@@ -123,7 +123,7 @@ def test_ask_enlarge_and_page_in_a_real_browser(chromium: str, served: int, tmp_
             dialog = page.get_by_role("dialog")
             expect(dialog).to_be_visible(timeout=30_000)
             expect(dialog).to_contain_text("Source:")
-            expect(dialog).to_contain_text("Score (calibrated relevance)")
+            expect(dialog).to_contain_text("Score (relevance)")
             big = dialog.get_by_test_id("stImage").locator("img")
             expect(big).to_be_visible()
             big_width = big.bounding_box()["width"]  # type: ignore[index]
