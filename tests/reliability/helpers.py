@@ -347,7 +347,7 @@ def build_corpus(root: Path, outside: Path) -> list[Entry]:
     add("bad/blank.md", "   \n\n\t\n", "skip", "whitespace-only .md", "empty")
     add("bad/empty.pdf", b"", "skip", "zero-byte .pdf", "PDF")
     add("bad/garbage.pdf", binary_with_nul(1), "skip", "garbage named .pdf", "PDF")
-    add("bad/no_text.pdf", blank_pdf(), "skip", "PDF with no text", "no extractable text")
+    add("bad/no_text.pdf", blank_pdf(), "image", "PDF with no text: its page is rendered as a page image, as a scan is")
     add("bad/truncated.pdf", text_pdf("cut short")[:120], "skip", "truncated PDF", "PDF")
     add("bad/header_only.pdf", b"%PDF-1.7\n", "skip", "PDF header only", "PDF")
     add("bad/latin1.txt", "café crème brûlée\n".encode("latin-1"), "skip", "Latin-1 .txt", "not UTF-8")
