@@ -28,7 +28,6 @@ from typing import Any
 
 from mmrag.errors import ConfigError
 from mmrag.kb.records import IMAGE, TEXT
-from mmrag.search.hits import Hit
 from mmrag.search.searcher import Searcher
 
 BINS = 10
@@ -181,7 +180,7 @@ def evaluate(
     report.abstention_recall = abstained_right / none_queries if none_queries else None
     report.abstention_precision = abstained_right / abstained if abstained else None
     report.shown_precision = shown_relevant / shown if shown else None
-    report.calibration, report.ece = _calibration(scored)
+    report.calibration, report.ece = calibration(scored)
     report.settings = {"k": k, "threshold": threshold, "keywords": keywords}
     return report
 
@@ -203,7 +202,9 @@ def _ndcg(flags: Sequence[bool], total: int) -> float:
     return dcg / ideal if ideal else 0.0
 
 
-def _calibration(scored: Sequence[tuple[float, bool]]) -> tuple[list[CalibrationBin], float | None]:
+def calibration(scored: Sequence[tuple[float, bool]]) -> tuple[list[CalibrationBin], float | None]:
+    """(score, relevant) pairs in equal-width score bins, and the expected calibration error (hit-weighted
+    gap between each bin's mean score and its observed precision; None with no pairs)."""
     if not scored:
         return [], None
     bins = []
@@ -222,8 +223,3 @@ def _calibration(scored: Sequence[tuple[float, bool]]) -> tuple[list[Calibration
 
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
-
-
-def relevant_hits(hits: Sequence[Hit], lq: LabelledQuery) -> list[Hit]:
-    """The hits ``lq`` counts as relevant."""
-    return [h for h in hits if lq.is_relevant(h.source)]

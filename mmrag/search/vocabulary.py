@@ -32,13 +32,13 @@ class Vocabulary:
         """The words of ``text`` the model never learnt, in order, without repeats."""
         out: list[str] = []
         for word in words(text):
-            if word in self.known or word in STOP_WORDS or word in STOP_CHARACTERS or word.isdigit():
-                continue
-            if word.endswith("s") and word[:-1] in self.known:  # plurals, which normalise() folds
-                continue
-            if word not in out:
+            if not (self._knows(word) or _wrapping(word) or word in out):
                 out.append(word)
         return out
+
+    def _knows(self, word: str) -> bool:
+        """A trained word, or the plural of one (which :meth:`normalise` folds)."""
+        return word in self.known or (word.endswith("s") and word[:-1] in self.known)
 
     def normalise(self, text: str) -> str:
         """``text`` as the model can read it: plurals of known words folded ("circles" → "circle"), and the
@@ -59,10 +59,15 @@ class Vocabulary:
 
     def known_share(self, text: str) -> float:
         """The share of ``text``'s content words the model knows (1 for a text with no content words)."""
-        content = [w for w in words(text) if w not in STOP_WORDS and w not in STOP_CHARACTERS and not w.isdigit()]
+        content = [w for w in words(text) if not _wrapping(w)]
         if not content:
             return 1.0
-        return sum(w in self.known or (w.endswith("s") and w[:-1] in self.known) for w in content) / len(content)
+        return sum(self._knows(w) for w in content) / len(content)
+
+
+def _wrapping(word: str) -> bool:
+    """A word that carries no subject (a stop word, a particle, a number): never counted as unknown."""
+    return word in STOP_WORDS or word in STOP_CHARACTERS or word.isdigit()
 
 
 @functools.cache

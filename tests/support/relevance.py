@@ -18,7 +18,7 @@ from typing import Any
 from mmrag.config import Settings
 from mmrag.defaults import DEFAULT_THRESHOLD
 from mmrag.factory import open_knowledge_base
-from mmrag.search.hits import Hit
+from mmrag.search.evaluation import calibration
 from mmrag.search.zeroshot import ZeroShotClassifier
 from mmrag.toy.demo import class_note
 from mmrag.toy.shapes import CLASSES, ToyClass, draw
@@ -156,23 +156,9 @@ def measure(
         present_recall=statistics.mean(recalls),
         out_of_world=statistics.mean(oow_ok),
         shown_precision=statistics.mean(shown) if shown else 1.0,
-        ece=expected_calibration_error(scored),
+        ece=calibration(scored)[1] or 0.0,
         queries={"absent": len(absent_ok), "present": len(recalls), "oow": len(oow_ok)},
     )
-
-
-def expected_calibration_error(scored: list[tuple[float, bool]], bins: int = 10) -> float:
-    """ECE: the hit-weighted gap between mean score and observed precision over equal-width score bins."""
-    if not scored:
-        return 0.0
-    error = 0.0
-    for b in range(bins):
-        inside = [(s, r) for s, r in scored if b / bins <= s < (b + 1) / bins or (b == bins - 1 and s >= 1.0)]
-        if inside:
-            mean = statistics.mean(s for s, _ in inside)
-            precision = statistics.mean(float(r) for _, r in inside)
-            error += len(inside) / len(scored) * abs(mean - precision)
-    return error
 
 
 def match_figures(clip: Any = None, *, seed: int = 3, per_class: int = 2) -> tuple[float, float, int, int]:
@@ -194,10 +180,6 @@ def match_figures(clip: Any = None, *, seed: int = 3, per_class: int = 2) -> tup
             in_right += classifier.match(image, rng.choice(paraphrases(cls))).verdict
             in_right += not classifier.match(image, rng.choice(paraphrases(other))).verdict
     return oow_right / oow_total, in_right / in_total, oow_total, in_total
-
-
-def first_image_class(hits: list[Hit], labels: dict[str, str]) -> str | None:
-    return next((labels.get(Path(h.source).name) for h in hits if h.modality == "image"), None)
 
 
 UNRELATED_TOPICS = ("budget", "hiring", "travel", "roadmap", "security", "payroll", "offsite", "legal")
