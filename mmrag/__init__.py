@@ -18,6 +18,7 @@ _EXPORTS = {
     "Settings": "mmrag.config",
     "make_tools": "mmrag.langchain.tools",
     "build_agent": "mmrag.langchain.agent",
+    "agent_chain": "mmrag.langchain.agent_chain",
     "answer_question": "mmrag.langchain.answer",
     "answer_chain": "mmrag.langchain.answer",
     "Answer": "mmrag.langchain.answer",
@@ -90,6 +91,7 @@ __all__ = [
     "UnsupportedImageError",
     "ZeroShotClassifier",
     "__version__",
+    "agent_chain",
     "answer_chain",
     "answer_question",
     "build_agent",
@@ -126,6 +128,7 @@ if TYPE_CHECKING:
     from mmrag.kb.embedding_function import MmragEmbeddingFunction
     from mmrag.kb.report import SyncReport
     from mmrag.langchain.agent import build_agent
+    from mmrag.langchain.agent_chain import agent_chain
     from mmrag.langchain.answer import Answer, AnswerChain, answer_chain, answer_question
     from mmrag.langchain.embeddings import ClipEmbeddings
     from mmrag.langchain.knowledge_base import KnowledgeBase

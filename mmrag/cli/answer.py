@@ -70,20 +70,20 @@ class _Session:
         self.agent: Any = None
         self.thread_id = "chat" if memory else None
         if agent and self.llm is not None:
-            from mmrag.langchain.agent import build_agent, conversation_memory
+            from mmrag.langchain.agent import conversation_memory
+            from mmrag.langchain.agent_chain import agent_chain
 
             checkpointer = conversation_memory() if memory else None
-            self.agent = build_agent(
+            self.agent = agent_chain(
                 self.kb, self.llm, max_steps=max_steps, timeout_s=timeout, checkpointer=checkpointer
             )
 
     def answer(self, question: str, *, k: int, vision: bool | None, stream: bool) -> Answer:
         """Answer one question; with ``stream``, print the answer's text as it comes."""
-        from mmrag.langchain.agent import agent_answer
         from mmrag.langchain.answer import stream_answer
 
         if self.agent is not None:
-            answer = agent_answer(self.agent, question, thread_id=self.thread_id)
+            answer: Answer = self.agent.invoke({"question": question, "thread_id": self.thread_id})
             if stream:
                 typer.echo(answer.answer)
             return answer

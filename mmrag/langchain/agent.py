@@ -232,9 +232,13 @@ def agent_answer(
     except MmragError:
         raise
     except Exception as e:  # the provider's errors, and LangGraph's recursion backstop
-        msg = f"the agent failed: {type(e).__name__}: {e}"
-        raise LLMError(msg) from e
+        raise agent_error(e) from e
     return answer_from_messages(question, result["messages"])
+
+
+def agent_error(e: Exception) -> LLMError:
+    """The typed error for an agent run that failed with ``e`` (a provider's error, LangGraph's backstop)."""
+    return LLMError(f"the agent failed: {type(e).__name__}: {e}")
 
 
 def answer_from_messages(question: str, messages: list[BaseMessage]) -> Answer:

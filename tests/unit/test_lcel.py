@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable
@@ -16,40 +14,13 @@ from langchain_core.runnables import Runnable
 from mmrag.errors import ConfigError, LLMError
 from mmrag.langchain.answer import NO_LLM_NOTE, Answer, AnswerChain, answer_chain, answer_question
 from mmrag.langchain.knowledge_base import KnowledgeBase
+from tests.support.callbacks import Runs
 from tests.support.chat import ScriptedChatModel
 
 
 @pytest.fixture(scope="session")
 def kb(tools_kb: KnowledgeBase) -> KnowledgeBase:
     return tools_kb
-
-
-class Runs(BaseCallbackHandler):
-    """Every run a callback handler sees: kind, name, parent, tags and metadata."""
-
-    def __init__(self) -> None:
-        self.runs: dict[UUID, dict[str, Any]] = {}
-
-    def _add(self, kind: str, run_id: UUID, kw: dict[str, Any]) -> None:
-        self.runs[run_id] = {
-            "kind": kind,
-            "name": kw.get("name") or "",
-            "parent": kw.get("parent_run_id"),
-            "tags": kw.get("tags") or [],
-            "metadata": kw.get("metadata") or {},
-        }
-
-    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, **kw: Any) -> None:
-        self._add("chain", run_id, kw)
-
-    def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID, **kw: Any) -> None:
-        self._add("retriever", run_id, kw)
-
-    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kw: Any) -> None:
-        self._add("llm", run_id, kw)
-
-    def kinds_under(self, parent: UUID) -> list[str]:
-        return sorted(r["kind"] for r in self.runs.values() if r["parent"] == parent)
 
 
 def test_it_is_a_runnable_and_invoke_gives_the_answer(kb: KnowledgeBase) -> None:

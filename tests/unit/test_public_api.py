@@ -46,6 +46,7 @@ PUBLIC = [
     "UnsupportedImageError",
     "ZeroShotClassifier",
     "__version__",
+    "agent_chain",
     "answer_chain",
     "answer_question",
     "build_agent",
