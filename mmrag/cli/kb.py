@@ -183,18 +183,7 @@ def remove(
         msg = "name at least one PATH or --id"
         raise typer.BadParameter(msg)
     kb = open_knowledge_base(settings_from(ctx, db=db, chroma_url=chroma_url), create=False)
-    removed = 0
-    missing: list[str] = []
-    for path in paths or []:
-        count = kb.remove([path])
-        removed += count
-        if not count:
-            missing.append(str(path))
-    for id_ in ids or []:
-        count = kb.remove_ids([id_])
-        removed += count
-        if not count:
-            missing.append(id_)
+    removed, missing = kb.remove_each(paths or [], ids or [])  # one journalled removal: all of it or none
     noun = "document" if removed == 1 else "documents"
     if missing:
         message = f"not in the knowledge base at {kb.location}: {', '.join(missing)}"

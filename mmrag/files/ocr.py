@@ -45,7 +45,10 @@ MAX_OCR_SIDE = 4000
 """Larger images are scaled down to this longer side first (the time an engine takes grows with the pixels)."""
 RAPID_DET_SIDE = 480
 """RapidOCR looks for text lines on images scaled up to at least this short side (its default, 736, costs a
-second even on an empty thumbnail); the long side stays capped at 2000 pixels."""
+second even on an empty thumbnail)."""
+RAPID_DET_MAX_SIDE = 960
+"""... and scaled down to at most this long side (its default, 2000, costs ~600 MB of memory on a rendered
+page; 960 is PaddleOCR's own default). Lines are still read from the full-size pixels."""
 MIN_LINE_SCORE = 0.6
 """RapidOCR lines recognised with less confidence are dropped (they are mostly shapes and texture)."""
 SMALL_LINE = 40
@@ -269,7 +272,9 @@ class RapidOcrEngine:
 
                 # Detection at the image's own size (capped): the default scales every image up to 736 px first,
                 # which costs a second even on an empty thumbnail.
-                self._engine = RapidOCR(det_limit_side_len=RAPID_DET_SIDE, det_limit_type="min")
+                self._engine = RapidOCR(
+                    det_limit_side_len=RAPID_DET_SIDE, det_limit_type="min", max_side_len=RAPID_DET_MAX_SIDE
+                )
             return self._engine
 
     def read(self, image: Image.Image, *, budget_s: float) -> str:

@@ -597,22 +597,32 @@ class Store:
         Across the two collections this converges: the ids to delete are journalled first (embedded stores), so
         a remove that is killed half-way is finished by the next write to the knowledge base.
         """
-        targets = [source_of(Path(p).expanduser().resolve()) for p in paths]
-        with self.write_lock():
-            doomed = {
-                modality: [
-                    id_
-                    for id_, meta in self.owned_metadatas(modality).items()
-                    if any(is_under(str(meta.get("source", "")), t) for t in targets)
-                ]
-                for modality in MODALITIES
-            }
-            return self._delete_journalled(doomed)
+        return self.remove_each(paths, ())[0]
 
     def remove_ids(self, ids: Sequence[str]) -> int:
         """Remove documents by id. Returns how many existed."""
+        return self.remove_each((), ids)[0]
+
+    def remove_each(self, paths: Sequence[str | Path], ids: Sequence[str]) -> tuple[int, list[str]]:
+        """Remove these files' and folders' documents (as :meth:`remove`) and these ids, in one journalled
+        removal, so a kill leaves all of it or none once the knowledge base is reopened. Returns how many
+        documents went, and the paths and ids (as given) that matched nothing."""
+        targets = {str(p): source_of(Path(p).expanduser().resolve()) for p in paths}
         with self.write_lock():
-            return self._delete_journalled({m: [r.id for r in self.get(m, ids)] for m in MODALITIES})
+            doomed: dict[str, list[str]] = {m: [] for m in MODALITIES}
+            matched: set[str] = set()
+            for modality in MODALITIES:
+                for id_, meta in self.owned_metadatas(modality).items():
+                    hits = {given for given, t in targets.items() if is_under(str(meta.get("source", "")), t)}
+                    if hits:
+                        matched |= hits
+                        doomed[modality].append(id_)
+            for modality in MODALITIES:
+                found = {r.id for r in self.get(modality, ids)} if ids else set()
+                matched |= found
+                doomed[modality] += sorted(found - set(doomed[modality]))
+            missing = [p for p in targets if p not in matched] + [i for i in ids if i not in matched]
+            return self._delete_journalled(doomed), missing
 
     @property
     def journal_path(self) -> Path | None:

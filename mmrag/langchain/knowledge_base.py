@@ -230,6 +230,11 @@ class KnowledgeBase:
         """Remove documents by id. Returns how many existed."""
         return self.store.remove_ids(ids)
 
+    def remove_each(self, paths: Sequence[str | Path] = (), ids: Sequence[str] = ()) -> tuple[int, list[str]]:
+        """Remove files', folders' and ids' documents all at once (a kill leaves all or none). Returns how many
+        went, and the paths and ids that matched nothing."""
+        return self.store.remove_each(paths, ids)
+
     def drop(self) -> None:
         """Delete both collections: the knowledge base becomes empty and forgets its model."""
         self.store.drop()

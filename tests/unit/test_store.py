@@ -115,6 +115,10 @@ def test_remove_by_path_and_id(tmp_path: Path, folder: Path, tiny_model_id: str)
     some_id = next(iter(kb.store.metadatas(IMAGE)))
     assert kb.remove_ids([some_id, "no-such-id"]) == 1
     assert kb.counts().images == 2
+    other = next(iter(kb.store.metadatas(IMAGE)))
+    removed, missing = kb.remove_each([folder / "notes", tmp_path / "nowhere"], [other, "no-such-id"])
+    assert (removed, missing) == (1, [str(folder / "notes"), str(tmp_path / "nowhere"), "no-such-id"])
+    assert kb.counts().images == 1
 
 
 def test_reading_an_empty_kb_records_no_model(tmp_path: Path, tiny_model_id: str) -> None:
