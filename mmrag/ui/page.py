@@ -81,7 +81,9 @@ def enlarge(item: Shown) -> None:
         facts.append(f"Text in the image: {plain(item.matched)}")
     st.caption("  \n".join(facts))
     path = Path(item.source)
-    if path.is_file() and item.page is None:  # a PDF's figure or page has no file of its own: its thumbnail
+    if item.page is not None:  # a PDF's figure or page has no file of its own: its stored image
+        st.image(_thumbnail(item.thumbnail), width="stretch", caption=f"From page {item.page + 1} of {path.name}")
+    elif path.is_file():
         st.image(str(path), width="stretch")
     else:
         st.warning("The original file is gone; this is the stored thumbnail.")
