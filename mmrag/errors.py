@@ -88,6 +88,11 @@ class PdfError(DocumentError):
     figure past the decompression-bomb limit. The message names the file, the part and the setting that changes it."""
 
 
+class OfficeError(DocumentError):
+    """A Word or PowerPoint file (.docx, .pptx) could not be read: encrypted, damaged, a ZIP bomb, or its library
+    (``mmrag[office]``) is missing. The message names the file."""
+
+
 class OcrError(MmragError):
     """Text could not be read from an image (OCR). ``path`` names the image or the PDF page."""
 

@@ -1,7 +1,8 @@
 """What a folder holds for a knowledge base: images, text documents, and captions for the images.
 
 * **Images** are recognised by content (:func:`mmrag.files.images.image_format`), whatever their extension.
-* **Text documents** are ``.txt``, ``.md`` / ``.markdown`` and ``.pdf`` files (PDF text via pypdf).
+* **Text documents** are ``.txt``, ``.md`` / ``.markdown``, ``.pdf`` (PDF text via pypdf), and Word and PowerPoint
+  ``.docx`` / ``.pptx`` files (text and pictures: :mod:`mmrag.files.office`).
 * **Captions**: ``photo.jpg`` + ``photo.txt`` makes the text file the image's caption (it is not indexed
   as a document of its own). A ``captions.json`` file mapping file names to captions, in any folder,
   captions the images in that folder; a sidecar ``.txt`` wins over it.
@@ -21,7 +22,7 @@ from pathlib import Path
 from mmrag.errors import DocumentError, UnreadableFileError
 from mmrag.files.paths import source_of
 
-TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".pdf"})
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".pdf", ".docx", ".pptx"})
 CAPTIONS_FILE = "captions.json"
 MAX_CAPTION_CHARS = 1000
 
@@ -133,13 +134,17 @@ def load_captions_file(path: Path) -> dict[str, str]:
 
 
 def read_text(path: Path) -> str:
-    """The text of a ``.txt``, ``.md`` or ``.pdf`` document.
+    """The text of a ``.txt``, ``.md``, ``.pdf``, ``.docx`` or ``.pptx`` document.
 
     Raises:
         DocumentError: the file can't be read, isn't valid UTF-8 text, or the PDF is damaged or empty.
     """
     if path.suffix.lower() == ".pdf":
         return _read_pdf(path)
+    if path.suffix.lower() in (".docx", ".pptx"):
+        from mmrag.files.office import read_office
+
+        return "\n\n".join(p.text for p in read_office(path).parts if p.text.strip())
     try:
         data = path.read_bytes()
     except OSError as e:

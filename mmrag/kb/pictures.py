@@ -13,15 +13,16 @@ beside the records: the file is indexed without them and the sync reports them. 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from mmrag.errors import OcrError, OcrUnavailableError, PdfError
+from mmrag.errors import OcrError, OcrUnavailableError, OfficeError, PdfError
 from mmrag.files.chunking import chunk_text
 from mmrag.files.ocr import OcrEngine, ocr_engine, run_ocr
+from mmrag.files.office import is_slides, read_office
 from mmrag.files.paths import printable
 from mmrag.files.pdf import PdfFigure, PdfFile, PdfLimits, PdfPage, PdfProblem
 from mmrag.files.thumbnails import thumbnail_data_uri
@@ -185,8 +186,9 @@ class Pictures:
         name = printable(path.name)
         with PdfFile(path, self.options.limits) as pdf:
             pages = pdf.pages()
-            first_chunk = self._page_texts(pages, source, base | {"title": name}, out)
-            self._figures(pdf, pages, source, base, first_chunk, name, out, on_progress)
+            first_chunk = self._page_texts([p for p in pages if not p.scanned], source, base | {"title": name}, out)
+            labels = {p.page: p.label for p in pages}
+            self._figures(pdf.figures(pages), labels, source, base, first_chunk, name, out, on_progress)
             self._scans(pdf, [p for p in pages if p.scanned], source, base, name, out, on_progress)
         if not out.images and not out.texts:
             msg = f"{path}: the PDF has no text and no pictures to index"
@@ -194,12 +196,37 @@ class Pictures:
         out.stamp()
         return out
 
-    def _page_texts(self, pages: Sequence[PdfPage], source: str, base: Metadata, out: FileRecords) -> dict[int, str]:
-        """The text chunks of every page (numbered across the document); returns each page's first chunk id."""
+    # --- Word and PowerPoint -----------------------------------------------------------------------
+
+    def office_records(
+        self, path: Path, source: str, base: Metadata, on_progress: Progress | None = None
+    ) -> FileRecords:
+        """Every record of a ``.docx`` / ``.pptx``: text chunks (by slide for a deck) and its pictures as figures.
+
+        Raises:
+            OfficeError: the file can't be read (encrypted, damaged, a ZIP bomb, its library missing) or holds
+                nothing to index.
+        """
+        out = FileRecords()
+        name = printable(path.name)
+        doc = read_office(path, max_megapixels=self.options.limits.max_megapixels)
+        parts = [p for p in doc.parts if p.text.strip()]
+        first_chunk = self._page_texts(parts, source, base | {"title": name}, out, paged=doc.paged)
+        labels = {p.page: p.label for p in doc.parts} if doc.paged else None
+        self._figures([*doc.figures, *doc.problems], labels, source, base, first_chunk, name, out, on_progress)
+        if not out.images and not out.texts:
+            msg = f"{path}: the file has no text and no pictures to index"
+            raise OfficeError(msg, path)
+        out.stamp()
+        return out
+
+    def _page_texts(
+        self, pages: Sequence[PdfPage], source: str, base: Metadata, out: FileRecords, *, paged: bool = True
+    ) -> dict[int, str]:
+        """The text chunks of every page (numbered across the document); returns each page's first chunk id.
+        Without ``paged`` (a Word file), the chunks carry no page."""
         pieces: list[tuple[PdfPage, str, int]] = []
         for p in pages:
-            if p.scanned:
-                continue
             for c in chunk_text(p.text, token_count=self.clip.token_count, max_tokens=self.clip.context_length):
                 pieces.append((p, c.text, c.start))
         if not pieces:
@@ -209,14 +236,16 @@ class Pictures:
         for index, ((p, text, start), vector) in enumerate(zip(pieces, vectors, strict=True)):
             id_ = text_id(source, index)
             first.setdefault(p.page, id_)
-            meta = base | {"chunk": index, "chunks": len(pieces), "start": start, "page": p.page, "page_label": p.label}
+            meta = base | {"chunk": index, "chunks": len(pieces), "start": start}
+            if paged:
+                meta |= {"page": p.page, "page_label": p.label}
             out.texts.append(Record(id_, vector, text, meta))
         return first
 
     def _figures(
         self,
-        pdf: PdfFile,
-        pages: list[PdfPage],
+        found: Iterable[PdfFigure | PdfProblem],
+        labels: dict[int, str] | None,
         source: str,
         base: Metadata,
         first_chunk: dict[int, str],
@@ -225,32 +254,32 @@ class Pictures:
         on_progress: Progress | None,
     ) -> None:
         figures: list[PdfFigure] = []
-        for item in pdf.figures(pages):
+        for item in found:
             if isinstance(item, PdfProblem):
                 out.problems.append((item.what, item.reason))
             elif len(figures) < MAX_FIGURES:
                 figures.append(item)
             else:
                 out.problems.append((f"figure {item.index + 1} on page {item.page + 1}", f"over {MAX_FIGURES} figures"))
-        labels = {p.page: p.label for p in pages}
         for group_start in range(0, len(figures), PAGE_GROUP):
             group = figures[group_start : group_start + PAGE_GROUP]
             encoded = self.clip.try_encode_images([f.image for f in group])
             for f in encoded.failures:
-                fig = group[f.index]
-                out.problems.append((f"figure {fig.index + 1} on page {fig.page + 1}", str(f.error)))
+                out.problems.append((_figure_name(group[f.index], source, labels), str(f.error)))
             for index, vector in zip(encoded.indices, encoded.vectors, strict=True):
                 fig = group[index]
                 id_ = figure_id(source, fig.page, fig.index)
-                meta = base | {
+                on_page: Metadata = {}
+                if labels is not None:
+                    on_page = {"page": fig.page, "page_label": labels.get(fig.page, str(fig.page + 1))}
+                meta = base | on_page
+                meta |= {
                     KIND: FIGURE,
-                    "page": fig.page,
-                    "page_label": labels.get(fig.page, str(fig.page + 1)),
                     "figure": fig.index,
                     "width": fig.image.width,
                     "height": fig.image.height,
                     "caption": fig.caption,
-                    "caption_source": "pdf" if fig.caption else "",
+                    "caption_source": _caption_source(source) if fig.caption else "",
                     OCR: self.fingerprint,
                 }
                 if fig.bbox is not None:
@@ -260,9 +289,9 @@ class Pictures:
                 thumb = thumbnail_data_uri(fig.image, max_side=DOCUMENT_THUMBNAIL_SIDE)
                 out.images.append(Record(id_, vector, thumb, meta))
                 out.figures += 1
-                child = base | {"page": fig.page}
+                child = base | {k: v for k, v in on_page.items() if k == "page"}
                 self._children(fig.caption, CAPTION, id_, child, out)
-                where = f"{name} figure {fig.index + 1} on page {fig.page + 1}"
+                where = f"{name} {_figure_name(fig, source, labels)}"
                 if on_progress is not None and self.ocr is not None:
                     on_progress(f"OCR {where}")
                 self.ocr_children(fig.image, id_, child, where, out)
@@ -306,3 +335,15 @@ class Pictures:
                 if on_progress is not None and self.ocr is not None:
                     on_progress(f"OCR {where}")
                 self.ocr_children(image, id_, base | {"page": p.page}, where, out, page=True)
+
+
+def _caption_source(source: str) -> str:
+    """Where a figure's caption came from: the document it sits in (``pdf``, ``docx``, ``pptx``)."""
+    return source.rsplit(".", 1)[-1].lower() if "." in source else "pdf"
+
+
+def _figure_name(fig: PdfFigure, source: str, labels: dict[int, str] | None) -> str:
+    """``figure 2 on page 3`` (``on slide 3`` in a deck; nothing for a Word file, which has no pages)."""
+    if labels is None:
+        return f"figure {fig.index + 1}"
+    return f"figure {fig.index + 1} on {'slide' if is_slides(source) else 'page'} {fig.page + 1}"

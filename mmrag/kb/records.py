@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from mmrag.files.office import is_slides
 from mmrag.vectors import Matrix
 
 IMAGE = "image"
@@ -166,11 +167,19 @@ def page_of(metadata: Mapping[str, Any]) -> int | None:
     return int(page) if isinstance(page, int | float) and not isinstance(page, bool) else None
 
 
+def page_place(source: str, page: int) -> str:
+    """A 0-based page as people see it: ``page 4``, or ``slide 4`` in a slide deck (``.pptx``)."""
+    return f"{'slide' if is_slides(source) else 'page'} {page + 1}"
+
+
+def located(source: str, page: int | None) -> str:
+    """``source`` with its page when it has one: ``/docs/paper.pdf, page 4``, ``/docs/deck.pptx, slide 2``."""
+    return source if page is None else f"{source}, {page_place(source, page)}"
+
+
 def citation(source: str, metadata: Mapping[str, Any]) -> str:
     """How an answer names a record's place: ``file.pdf, page 4`` (1-based) for paged documents, else the name."""
-    name = PurePath(source).name or source
-    page = page_of(metadata)
-    return f"{name}, page {page + 1}" if page is not None else name
+    return located(PurePath(source).name or source, page_of(metadata))
 
 
 def stored_metadata(raw: Mapping[str, Any] | None) -> Metadata:

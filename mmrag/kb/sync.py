@@ -45,6 +45,7 @@ from mmrag.files.documents import (
     walk,
 )
 from mmrag.files.images import image_format, load_image, original_size
+from mmrag.files.office import is_office
 from mmrag.files.paths import is_under, path_of, printable, source_of
 from mmrag.files.pdf import is_pdf
 from mmrag.files.thumbnails import thumbnail_data_uri
@@ -543,7 +544,7 @@ class _Syncer:
         clip = self.store.clip
         for w in work:
             old = stored.get(w.file.source)
-            if is_pdf(w.file.path):
+            if is_pdf(w.file.path) or is_office(w.file.path):
                 self._embed_pdf(w, old)
                 self._progress(w.file.source)
                 continue
@@ -617,9 +618,11 @@ class _Syncer:
         return children
 
     def _embed_pdf(self, w: _Work, old: _Stored | None) -> None:
-        """A PDF's text by page, its figures and its scanned pages; skipped whole when it can't be opened."""
+        """A PDF's text by page, its figures and its scanned pages (a Word or PowerPoint file's text and pictures);
+        skipped whole when it can't be opened."""
+        records = self.pictures.office_records if is_office(w.file.path) else self.pictures.pdf_records
         try:
-            out = self.pictures.pdf_records(w.file.path, w.file.source, self._metadata(w, TEXT))
+            out = records(w.file.path, w.file.source, self._metadata(w, TEXT))
         except DocumentError as e:
             self._skip(w.file, str(e), stale=old)
             return

@@ -29,7 +29,7 @@ from pydantic import ConfigDict
 
 from mmrag.defaults import DEFAULT_K, MAX_K
 from mmrag.errors import ConfigError, LLMError, MmragError
-from mmrag.kb.records import IMAGE, TEXT, page_of
+from mmrag.kb.records import IMAGE, TEXT, located, page_of
 from mmrag.langchain.answer_prompt import (
     MAX_PROMPT_IMAGE_SIDE,
     MAX_PROMPT_IMAGES,
@@ -117,8 +117,8 @@ class AnswerSource:
 
     @property
     def where(self) -> str:
-        """The source with its page: ``/docs/paper.pdf, page 4``."""
-        return self.source if self.page is None else f"{self.source}, page {self.page + 1}"
+        """The source with its page: ``/docs/paper.pdf, page 4`` (``deck.pptx, slide 2``)."""
+        return located(self.source, self.page)
 
     def to_json(self) -> dict[str, Any]:
         data = {

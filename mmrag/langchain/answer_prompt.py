@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmrag.errors import MmragError
-from mmrag.kb.records import IMAGE, TEXT, citation, page_of
+from mmrag.kb.records import IMAGE, TEXT, citation, located, page_of
 from mmrag.search.hits import Hit
 
 if TYPE_CHECKING:
@@ -131,8 +131,7 @@ def retrieval_only_text(hits: Sequence[Hit]) -> str:
 
 def _where(hit: Hit) -> str:
     """The hit's file, with its page when it comes from a PDF (``/docs/paper.pdf, page 4``)."""
-    page = page_of(hit.metadata)
-    return f"{hit.source}, page {page + 1}" if page is not None else hit.source
+    return located(hit.source, page_of(hit.metadata))
 
 
 def snippet(text: str) -> str:

@@ -24,7 +24,7 @@ from pydantic import ConfigDict, Field
 from mmrag.defaults import DEFAULT_K, DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 from mmrag.errors import ConfigError, MmragError
 from mmrag.files.images import ImageSource
-from mmrag.kb.records import IMAGE
+from mmrag.kb.records import IMAGE, page_of, page_place
 from mmrag.search.hits import Hit, Modality, SearchResult
 from mmrag.search.query import Query
 from mmrag.search.searcher import Searcher
@@ -67,8 +67,9 @@ def to_document(hit: Hit) -> Document:
 def citation(id_: str, modality: str, name: str, meta: Mapping[str, Any]) -> str:
     """``[modality id] file`` and, for a text, its page (PDFs) or its chunk: what a chain shows beside a text."""
     where = ""
-    if meta.get("page") not in (None, ""):
-        where = f", page {meta['page']}"
+    page = page_of(meta)
+    if page is not None:
+        where = f", {page_place(name, page)}"
     elif modality != IMAGE and isinstance(meta.get("chunks"), int) and int(meta["chunks"]) > 1:
         where = f", chunk {int(meta.get('chunk', 0)) + 1} of {meta['chunks']}"
     return f"[{modality} {id_}] {name}{where}"

@@ -74,7 +74,10 @@ class Shown:
 def enlarge(item: Shown) -> None:
     """The original file at the dialog's full width, with its caption, source and score."""
     st.markdown(f"**{plain(item.caption or session.short_name(item.source))}**")
-    facts = [f"Source: `{item.source}`" + (f", page {item.page + 1}" if item.page is not None else "")]
+    facts = [
+        f"Source: `{item.source}`"
+        + (f", {session.page_place(item.source, item.page)}" if item.page is not None else "")
+    ]
     if item.score is not None:
         facts.append(f"Score (relevance): {item.score:.2f}")
     if item.matched:
@@ -82,7 +85,11 @@ def enlarge(item: Shown) -> None:
     st.caption("  \n".join(facts))
     path = Path(item.source)
     if item.page is not None:  # a PDF's figure or page has no file of its own: its stored image
-        st.image(_thumbnail(item.thumbnail), width="stretch", caption=f"From page {item.page + 1} of {path.name}")
+        st.image(
+            _thumbnail(item.thumbnail),
+            width="stretch",
+            caption=f"From {session.page_place(item.source, item.page)} of {path.name}",
+        )
     elif path.is_file():
         st.image(str(path), width="stretch")
     else:
@@ -103,7 +110,7 @@ def image_grid(items: list[Shown], key: str) -> None:
             st.image(thumb or item.source, width="stretch")
             label = plain(item.caption or session.short_name(item.source))
             if item.page is not None:
-                label += f" · page {item.page + 1}"
+                label += f" · {session.page_place(item.source, item.page)}"
             if item.matched:
                 label += f" · “{plain(item.matched[:80])}”"
             if item.n is not None:

@@ -34,7 +34,7 @@ from mmrag.files.paths import source_of
 from mmrag.files.thumbnails import thumbnail_bytes
 from mmrag.files.uploads import UPLOAD_TYPES, SavedUpload, save_upload, upload_folder
 from mmrag.kb.client import check_database
-from mmrag.kb.records import IMAGE, MODALITIES, TEXT
+from mmrag.kb.records import IMAGE, MODALITIES, TEXT, page_place
 from mmrag.kb.report import ProgressCallback, Skipped, SyncProgress, SyncReport
 from mmrag.langchain.answer import Answer, AnswerImage, AnswerSource, AnswerStream, stream_answer
 from mmrag.langchain.knowledge_base import KnowledgeBase
@@ -96,6 +96,7 @@ __all__ = [
     "llm_choice",
     "open_llm",
     "open_workspace",
+    "page_place",
     "parse_labels",
     "plural",
     "query_note",

@@ -295,8 +295,9 @@ def test_citation_shows_the_page_or_the_chunk() -> None:
     from mmrag.langchain.retriever import citation
 
     assert citation("txt-a-00002", TEXT, "paper.pdf", {"page": 3, "chunk": 2, "chunks": 9}) == (
-        "[text txt-a-00002] paper.pdf, page 3"
+        "[text txt-a-00002] paper.pdf, page 4"  # 1-based, as people see it
     )
+    assert citation("txt-c-00000", TEXT, "deck.pptx", {"page": 1}) == "[text txt-c-00000] deck.pptx, slide 2"
     assert (
         citation("txt-b-00001", TEXT, "notes.md", {"chunk": 1, "chunks": 4})
         == "[text txt-b-00001] notes.md, chunk 2 of 4"
