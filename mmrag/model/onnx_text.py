@@ -72,7 +72,9 @@ class OnnxTextTower:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Basic optimisations only: loading ViT-B-32's text tower takes 0.5 s instead of 1.0 s with all of them,
+        # and a query runs as fast (54 ms against 57 ms for 77 tokens, measured on 2 CPU threads).
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
