@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from tests.support.files import shape_png
 from tests.support.kbs import copy_kb
-from tests.support.ui import APP, TIMEOUT, texts
+from tests.support.ui import APP, TIMEOUT, started_app, texts
 
 
 @pytest.fixture
@@ -21,12 +21,7 @@ def kb_dir(ui_demo_db: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(kb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("MMRAG_DB", str(kb_dir))
-    monkeypatch.setenv("MMRAG_MODEL", "toy")
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return started_app(kb_dir, monkeypatch)
 
 
 def ok(at: AppTest) -> None:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from tests.support.cli import MmragCli
 from tests.support.ocr_images import EN_FONTS, fonts_present, render
 from tests.support.pdfs import PageSpec, write_pdf
-from tests.support.ui import APP, TIMEOUT
+from tests.support.ui import started_app
 
 PAGES = [
     PageSpec(["Espresso has crema on top. The barista tamps the coffee."]),
@@ -34,12 +34,7 @@ def pictures_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def app(pictures_db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("MMRAG_DB", str(pictures_db))
-    monkeypatch.setenv("MMRAG_MODEL", "toy")
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return started_app(pictures_db, monkeypatch)
 
 
 def grid_captions(at: AppTest) -> list[str]:
