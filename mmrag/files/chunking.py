@@ -10,7 +10,7 @@ still found whole in one chunk.
 How, and why it is fast: the tokenizer is by far the dearest part (CLIP's is pure Python, ~1 µs a byte
 on prose and superlinear inside one long word), so ``token_count`` is called on candidate chunks only,
 each about one chunk long, about once or twice per chunk, and never on a string longer than
-``max_tokens * 24`` characters. Where to cut is guessed from the bytes-per-token rate of the text measured so
+``max_tokens * 24`` characters. Where to cut is guessed from the characters-per-token rate of the text measured so
 far, the cut is snapped back to the strongest boundary before the guess, and the guess is corrected from
 the real count (a secant step, then bisection) until the chunk fits. Boundaries are found with
 ``str.rfind`` inside that window, so no pass over the text is quadratic, whatever its shape.
@@ -41,9 +41,10 @@ _SPACE = len(_RANKS) - 1
 _ANYWHERE = len(_RANKS)  # the cut is inside a word
 _END = -1  # the cut is the end of the text
 
-_FIRST_RATE = 2.0  # bytes per content token guessed for a document's first chunk (English ~4.5, Chinese ~1)
-_MIN_RATE, _MAX_RATE = 0.5, 24.0  # the guess is kept in this range; no probe is longer than budget * _MAX_RATE
-# characters (bytes, for ASCII)
+_FIRST_RATE = 2.0  # characters per content token guessed for a document's first chunk (English ~4.5,
+# Chinese ~0.4)
+_MIN_RATE, _MAX_RATE = 0.1, 24.0  # the guess is kept in this range; no probe is longer than budget * _MAX_RATE
+# characters
 _AIM = 0.96  # guess a little short: a chunk that fits costs one call, one that doesn't, two
 _GROW = 0.15  # probe further only when the estimate says the chunk could grow by this fraction
 _MAX_PROBES = 6  # once a chunk fits, stop looking for a better cut after this many calls
@@ -145,7 +146,7 @@ class _Chunker:
     # --- where to cut ---------------------------------------------------------------------------
 
     def _find_cut(self, start: int, floor: int, rate: float) -> tuple[int, int, float] | None:
-        """The cut ending the chunk that begins at ``start``: (position, level, bytes per content token).
+        """The cut ending the chunk that begins at ``start``: (position, level, characters per content token).
 
         The cut lies in (``floor``, ...] and ``text[start:cut]`` fits; among the cuts that fit it is, as
         far as a few probes can tell, the last one at the strongest level. None when nothing beyond
@@ -165,7 +166,8 @@ class _Chunker:
                 return fit
             tokens = self.token_count(self.text[start:cut].rstrip())
             probes += 1
-            here = min(_MAX_RATE, max(_MIN_RATE, self._bytes(start, cut) / max(1, tokens - 2)))
+            here = (cut - start) / (tokens - 2) if tokens > 2 else _MAX_RATE
+            here = _MAX_RATE if here > _MAX_RATE else _MIN_RATE if here < _MIN_RATE else here
             if tokens <= self.max_tokens:
                 fit = (cut, level, here)
                 if level == _END or cut >= limit:
@@ -211,8 +213,8 @@ class _Chunker:
         if not self.overlap:
             return cut
         text = self.text
-        nbytes = int(self.overlap * rate)
-        lowest = self._backward(cut, nbytes, start + 1) if nbytes > 0 else cut  # the earliest start allowed
+        chars = int(self.overlap * rate)
+        lowest = max(start + 1, cut - chars) if chars > 0 else cut  # the earliest start allowed
         if lowest >= cut:
             return cut
         if level == _ANYWHERE:
@@ -233,25 +235,9 @@ class _Chunker:
         m = _NON_SPACE.search(self.text, i)
         return m.start() if m else len(self.text)
 
-    def _bytes(self, a: int, b: int) -> int:
-        """The UTF-8 length of ``text[a:b]``."""
-        piece = self.text[a:b]
-        return len(piece) if piece.isascii() else len(piece.encode("utf-8", "replace"))
-
-    def _forward(self, a: int, nbytes: int) -> int:
-        """The position about ``nbytes`` UTF-8 bytes after ``a`` (at most the end of the text)."""
-        window = self.text[a : a + max(1, nbytes)]  # a character is at least one byte
-        if window.isascii():
-            return a + len(window)
-        return a + len(window.encode("utf-8", "replace")[:nbytes].decode("utf-8", "ignore"))
-
-    def _backward(self, b: int, nbytes: int, lowest: int) -> int:
-        """The position about ``nbytes`` UTF-8 bytes before ``b``, but not before ``lowest``."""
-        a = max(lowest, b - nbytes)
-        window = self.text[a:b]
-        if window.isascii():
-            return a
-        return max(lowest, b - len(window.encode("utf-8", "replace")[-nbytes:].decode("utf-8", "ignore")))
+    def _forward(self, a: int, chars: int) -> int:
+        """The position ``chars`` characters after ``a`` (at least one; at most the end of the text)."""
+        return min(len(self.text), a + (chars if chars > 1 else 1))
 
 
 def _clings(ch: str) -> bool:

@@ -166,7 +166,7 @@ class Pictures:
     def _children(self, text: str, kind: str, parent_id: str, base: Metadata, out: FileRecords) -> None:
         if not text.strip():
             return
-        chunks = chunk_text(text, token_count=self.clip.token_count, max_tokens=self.clip.context_length)
+        chunks = chunk_text(text, token_count=self.clip.token_counter, max_tokens=self.clip.context_length)
         if not chunks:
             return
         vectors = self.clip.encode_texts([c.text for c in chunks])
@@ -227,7 +227,7 @@ class Pictures:
         Without ``paged`` (a Word file), the chunks carry no page."""
         pieces: list[tuple[PdfPage, str, int]] = []
         for p in pages:
-            for c in chunk_text(p.text, token_count=self.clip.token_count, max_tokens=self.clip.context_length):
+            for c in chunk_text(p.text, token_count=self.clip.token_counter, max_tokens=self.clip.context_length):
                 pieces.append((p, c.text, c.start))
         if not pieces:
             return {}

@@ -554,7 +554,7 @@ class _Syncer:
                 self._skip(w.file, str(e), stale=old)
                 self._progress(w.file.source)
                 continue
-            chunks = chunk_text(text, token_count=clip.token_count, max_tokens=clip.context_length)
+            chunks = chunk_text(text, token_count=clip.token_counter, max_tokens=clip.context_length)
             if not chunks:
                 self._skip(w.file, f"{w.file.path}: the document is empty", stale=old)
                 self._progress(w.file.source)

@@ -316,6 +316,13 @@ class ClipModel:
 
     # --- text ----------------------------------------------------------------------------------
 
+    @property
+    def token_counter(self) -> Callable[[str], int]:
+        """:meth:`token_count` as a plain function for many calls (the chunker's): the fast exact counter itself
+        where the tokenizer has one (loads the model)."""
+        fast = fast_token_counter(self._ensure().tokenizer)
+        return fast if fast is not None else self.token_count
+
     def token_count(self, text: str) -> int:
         """Tokens in ``text`` including start and end tokens, before any truncation."""
         tok = self._ensure().tokenizer

@@ -83,10 +83,9 @@ class TokenCounter:
         merges = sorted(ranks, key=ranks.__getitem__)
         self._tokenize = bpe_cls(dict(tokenizer.encoder), merges, end_of_word_suffix="</w>", cache_capacity=0).tokenize
         self._pieces: dict[str, int] = {}  # a space-free piece of cleaned text -> its token count
-        self._words: dict[str, int] = {}  # a word (byte-encoded) -> its token count
+        self._words: dict[str, int] = {}  # a word (as the pattern found it) -> its token count
         self._specials = frozenset(tokenizer.decoder[i] for i in tokenizer.all_special_ids)
         self._byte_table = str.maketrans({chr(b): u for b, u in tokenizer.byte_encoder.items()})
-        self._space = tokenizer.byte_encoder[0x20]  # words never hold a space: joined by one, then split at it
         self._clean: Callable[[str], str] = tokenizer.clean_fn
         self._simple_clean = self._clean.__name__ == "_clean_lower"  # the default: ftfy, unescape, spaces, lower
         self._pattern = tokenizer.pat
@@ -125,10 +124,11 @@ class TokenCounter:
         if not words:
             return n
         cache = self._words
-        for word in " ".join(words).encode("utf-8").decode("latin-1").translate(self._byte_table).split(self._space):
+        table = self._byte_table
+        for word in words:  # a word holds no whitespace: the pattern's classes exclude it
             tokens = cache.get(word)
             if tokens is None:
-                tokens = len(self._tokenize(word))
+                tokens = len(self._tokenize(word.encode("utf-8").decode("latin-1").translate(table)))
                 _remember(cache, word, tokens)
             n += tokens
         return n
