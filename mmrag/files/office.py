@@ -35,6 +35,8 @@ _FILE_NAME = re.compile(r"^[^/\\]*\.(png|jpe?g|gif|bmp|tiff?|emf|wmf|svg|webp)$"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _BLIP = "{http://schemas.openxmlformats.org/drawingml/2006/main}blip"
 _EMBED = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}embed"
+_PARAGRAPH = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}p"
+_TEXT = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}t"
 
 
 def is_office(path: Path) -> bool:
@@ -143,27 +145,30 @@ def _docx(path: Path, max_megapixels: float, min_side: int) -> OfficeDocument:
                 texts.append(" | ".join(dict.fromkeys(cells)))  # merged cells repeat their text
     figures: list[PdfFigure] = []
     problems: list[PdfProblem] = []
-    _collect(_docx_pictures(document, paragraphs, max_megapixels, min_side), figures, problems)
+    _collect(_docx_pictures(document, max_megapixels, min_side), figures, problems)
     return OfficeDocument([PdfPage(0, "1", "\n\n".join(texts))], figures, problems, paged=False)
 
 
-def _docx_pictures(
-    document: Any, paragraphs: list[Any], max_megapixels: float, min_side: int
-) -> Iterator[PdfFigure | PdfProblem | None]:
+def _docx_pictures(document: Any, max_megapixels: float, min_side: int) -> Iterator[PdfFigure | PdfProblem | None]:
+    """Every embedded picture of the body in reading order, table cells included (inline or floating)."""
     parts = document.part.related_parts
+    paragraphs = list(document.element.body.iter(_PARAGRAPH))
     index = 0
-    for n, paragraph in enumerate(paragraphs):
-        element = paragraph._p
+    for n, element in enumerate(paragraphs):
         for blip in element.iter(_BLIP):
             rid = blip.get(_EMBED)
             part = parts.get(rid) if rid else None
             blob = getattr(part, "blob", None)
-            if not isinstance(blob, bytes):
+            if not isinstance(blob, bytes):  # a linked picture, not embedded
                 continue
-            following = paragraphs[n + 1].text if n + 1 < len(paragraphs) else ""
+            following = _paragraph_text(paragraphs[n + 1]) if n + 1 < len(paragraphs) else ""
             caption = following if _CAPTION.match(following) else _alt_text(element)
             yield _picture(blob, 0, index, caption, f"picture {index + 1}", max_megapixels, min_side)
             index += 1
+
+
+def _paragraph_text(element: Any) -> str:
+    return "".join(t.text or "" for t in element.iter(_TEXT))
 
 
 def _alt_text(element: Any) -> str:
@@ -216,12 +221,18 @@ def _shapes(shapes: Any) -> Iterator[Any]:
 def _slide_pictures(
     slide: Any, number: int, title: str, max_megapixels: float, min_side: int
 ) -> Iterator[PdfFigure | PdfProblem | None]:
+    from pptx.shapes.picture import Picture
+
     index = 0
     for shape in _shapes(slide.shapes):
-        image = getattr(shape, "image", None) if shape.__class__.__name__ == "Picture" else None
-        if image is None:
+        if not isinstance(shape, Picture):  # placeholder pictures are Pictures too
+            continue
+        what = f"picture {index + 1} on slide {number + 1}"
+        try:
+            blob = shape.image.blob
+        except Exception as e:  # a linked picture has no embedded image
+            yield PdfProblem(number, what, f"no embedded image ({type(e).__name__}: {e})")
             continue
         caption = _alt_text(shape._element) or title
-        what = f"picture {index + 1} on slide {number + 1}"
-        yield _picture(image.blob, number, index, caption, what, max_megapixels, min_side)
+        yield _picture(blob, number, index, caption, what, max_megapixels, min_side)
         index += 1

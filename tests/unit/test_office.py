@@ -153,3 +153,19 @@ def test_a_phrase_on_a_slide_finds_it_and_the_answer_cites_the_slide(office_kb: 
     answer = answer_question(kb, "sourdough starter", None, k=3)
     assert any(s.where.endswith("deck.pptx, slide 1") for s in answer.sources)
     assert "deck.pptx, slide 1" in answer.answer
+
+
+def test_a_picture_inside_a_word_table_is_a_figure_too(tmp_path: Path) -> None:
+    import docx
+    from docx.shared import Inches
+
+    from tests.support.office import png
+
+    document = docx.Document()
+    document.add_paragraph("A table with a chart in it.")
+    cell = document.add_table(rows=1, cols=2).cell(0, 1)
+    cell.paragraphs[0].add_run().add_picture(png(figure_image("red")), width=Inches(2))
+    cell.add_paragraph("Figure 7: The chart in the table")
+    document.save(str(tmp_path / "t.docx"))
+    [figure] = read_office(tmp_path / "t.docx").figures
+    assert figure.caption == "Figure 7: The chart in the table"
