@@ -42,6 +42,7 @@ from mmrag.errors import (
     ImageTooLargeError,
     UnsupportedImageError,
 )
+from mmrag.files.memory import release_freed_memory
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -226,7 +227,7 @@ def _decode(
                 if reduced is not im:
                     im.close()  # free the full-size pixels now, while the budget still counts them
                     if full[0] * full[1] >= _TRIM_PIXELS:
-                        _release_freed_memory()
+                        release_freed_memory()
             decoded = reduced.size
             out = _finish(reduced)
             # the image's real size (a reduced JPEG decode is smaller), turned as EXIF turned the pixels
@@ -253,27 +254,7 @@ def _reduced(im: Image.Image, min_side: int | None) -> Image.Image:
 
 
 _TRIM_PIXELS = 16_000_000
-"""After freeing an image this large, hand the memory back to the system (see :func:`_release_freed_memory`)."""
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (macOS, musl…): nothing to do
-        return None
-
-
-def _release_freed_memory() -> None:
-    """glibc keeps freed blocks in each decoding thread's arena, so RSS would grow by a full-size image per
-    thread; ``malloc_trim`` returns them (a no-op elsewhere)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+"""After freeing an image this large, hand the memory back to the system (see :mod:`mmrag.files.memory`)."""
 
 
 def original_size(image: Image.Image) -> tuple[int, int]:

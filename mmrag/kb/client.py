@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
 LOCK_NAME = "mmrag-write.lock"
+OPEN_LOCK_NAME = "mmrag-open.lock"
+"""Held while an embedded store is opened (and, when new, created and migrated), so two processes opening a new
+knowledge base at once don't both run Chroma's migrations."""
 DATABASE_FILE = "chroma.sqlite3"
 SQLITE_HEADER = b"SQLite format 3\x00"
 API_PATH = "/api/v2"
@@ -165,7 +169,7 @@ def check_database(db: Path, *, create: bool = True, thorough: bool = False) -> 
 
 def _only_an_empty_start(db: Path) -> bool:
     """Whether ``db`` holds nothing but an empty database file (and its journal and mmrag's lock file)."""
-    allowed = {DATABASE_FILE, DATABASE_FILE + "-journal", LOCK_NAME}
+    allowed = {DATABASE_FILE, DATABASE_FILE + "-journal", LOCK_NAME, OPEN_LOCK_NAME}
     try:
         return all(p.name in allowed and p.is_file() for p in db.iterdir())
     except OSError:
@@ -288,6 +292,23 @@ def is_rust_panic(error: BaseException) -> bool:
     return type(error).__name__ == "PanicException"
 
 
+@contextlib.contextmanager
+def _opening(db: Path) -> Iterator[None]:
+    """The open lock, where it can be taken (a read-only folder opens without it)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(db / OPEN_LOCK_NAME)
+    try:
+        lock.acquire(timeout=BUSY_WAIT_S)
+    except (OSError, Timeout):  # read-only, or held far too long: Chroma's own locking still applies
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _embedded(db: Path, chroma_settings: Any) -> OpenedClient:
     import chromadb
 
@@ -295,7 +316,8 @@ def _embedded(db: Path, chroma_settings: Any) -> OpenedClient:
     while True:
         try:
             db.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(db), settings=chroma_settings)
+            with _opening(db):
+                client = chromadb.PersistentClient(path=str(db), settings=chroma_settings)
             break
         except BaseException as e:
             if not isinstance(e, Exception) and not is_rust_panic(e):
