@@ -39,9 +39,10 @@ PEAK_RSS_LIMIT_MB = 1536
 here; a folder of 20 plain images peaks at the same."""
 CORPUS_RSS_GROWTH_LIMIT_MB = 192
 """Growth of the peak while the corpus is indexed, after the model is loaded and one scanned page has been rendered
-and OCR'd (the engine's working set, bounded by its own size cap). Without OCR the corpus adds ~90 MB, with it
-~145 MB. Decoding the smallest bomb (a valid 144-megapixel 1-bit PNG) takes 144 MB, and the RGB conversion that
-follows every decode 432 MB more: a bomb that got through would pass this limit by far."""
+and OCR'd (the engine's working set, bounded by its own size cap). The corpus adds 0-90 MB, OCR on or off (OCR
+hands its freed memory back after each image; before it did, 90-205 MB). Decoding the smallest bomb (a valid
+144-megapixel 1-bit PNG) takes 144 MB, and the RGB conversion that follows every decode 432 MB more: a bomb that
+got through would pass this limit by far."""
 
 WRAPPER = """
 import resource, sys
