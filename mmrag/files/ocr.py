@@ -22,6 +22,8 @@ when an engine or a language is missing.
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import shutil
 import threading
@@ -48,8 +50,16 @@ RAPID_DET_SIDE = 480
 """RapidOCR looks for text lines on images scaled up to at least this short side (its default, 736, costs a
 second even on an empty thumbnail)."""
 RAPID_DET_MAX_SIDE = 960
-"""... and scaled down to at most this long side (its default, 2000, costs ~600 MB of memory on a rendered
-page; 960 is PaddleOCR's own default). Lines are still read from the full-size pixels."""
+"""... and scaled down to at most this wide (PaddleOCR's own default side), then read in bands (below). RapidOCR's
+own default, the whole image scaled to a 2000 px long side, cost ~600 MB of memory on one rendered page, and a
+long receipt scaled down and then up again to a 480 px short side (~480 MB). Lines are still read from the
+full-size pixels."""
+RAPID_DET_BAND = 512
+"""Text lines are looked for in horizontal bands this tall (at the scale above), one after another: a whole
+page at once costs ~230 MB of memory, a band ~100 MB."""
+RAPID_DET_OVERLAP = 96
+"""Bands overlap by this much (pixels at that scale), more than a text line is tall, so each line lies whole in
+one band; a line found in two bands is kept once."""
 MIN_LINE_SCORE = 0.6
 """RapidOCR lines recognised with less confidence are dropped (they are mostly shapes and texture)."""
 SMALL_LINE = 40
@@ -288,8 +298,8 @@ class RapidOcrEngine:
         pixels = np.asarray(image.convert("RGB"))[:, :, ::-1].copy()  # BGR, as OpenCV reads files
         lines: list[str] = []
         try:
-            boxes, _ = engine(pixels, use_rec=False)
-            for box in sorted(boxes or [], key=lambda b: (min(p[1] for p in b), min(p[0] for p in b))):
+            boxes = _detect_in_bands(engine, pixels, start + budget_s, budget_s)
+            for box in sorted(boxes, key=lambda b: (min(p[1] for p in b), min(p[0] for p in b))):
                 if time.perf_counter() - start > budget_s:
                     msg = f"rapidocr passed {budget_s:g} s"
                     raise OcrTimeoutError(msg)
@@ -303,6 +313,41 @@ class RapidOcrEngine:
         except Exception as e:  # an engine's own failure, whatever its type, is this image's
             raise OcrError(str(e)) from e
         return "\n".join(lines)
+
+
+def _detect_in_bands(engine: Any, pixels: Any, deadline: float, budget_s: float) -> list[Any]:
+    """The text lines' boxes (in ``pixels``' coordinates), found on a copy at most :data:`RAPID_DET_MAX_SIDE`
+    wide: in one pass when that copy is at most one band tall, else band by band, every band
+    :data:`RAPID_DET_BAND` tall and evenly spaced from top to bottom. A tall page or a long receipt thus keeps
+    its resolution, and no pass holds more than one band's feature maps.
+
+    Each band keeps the lines whose centre lies in its own part, split from its neighbours' at the middle of
+    their overlap; these parts tile the image, so a line is kept once, from a band that holds it whole.
+    """
+    import cv2
+
+    height, width = pixels.shape[:2]
+    scale = min(1.0, RAPID_DET_MAX_SIDE / width)
+    scaled = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if scaled[1] <= RAPID_DET_BAND:
+        boxes, _ = engine(pixels, use_rec=False)
+        return list(boxes or [])
+    small = pixels if scale == 1.0 else cv2.resize(pixels, scaled, interpolation=cv2.INTER_AREA)
+    span = scaled[1] - RAPID_DET_BAND
+    bands = math.ceil(span / (RAPID_DET_BAND - RAPID_DET_OVERLAP)) + 1  # evenly spaced: overlaps of at least that
+    tops = [round(i * span / (bands - 1)) for i in range(bands)]
+    edges = [0.0, *((a + RAPID_DET_BAND + b) / 2 for a, b in itertools.pairwise(tops)), float(scaled[1])]
+    found: list[Any] = []
+    for i, top in enumerate(tops):
+        if time.perf_counter() > deadline:
+            msg = f"rapidocr passed {budget_s:g} s"
+            raise OcrTimeoutError(msg)
+        boxes, _ = engine(small[top : top + RAPID_DET_BAND], use_rec=False)
+        for box in boxes or []:
+            centre = top + sum(p[1] for p in box) / len(box)
+            if edges[i] <= centre < edges[i + 1]:
+                found.append([[x / scale, (y + top) / scale] for x, y in box])
+    return found
 
 
 def _line_crop(pixels: Any, box: Any) -> Any:

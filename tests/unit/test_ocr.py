@@ -75,3 +75,39 @@ def test_drawn_shapes_give_no_text() -> None:
     rng = random.Random(0)
     texts = [run_ocr(engine, draw(c, rng, size=128), budget_s=30).text for c in CLASSES[:8]]  # type: ignore[arg-type]
     assert texts == [""] * 8
+
+
+def test_a_tall_page_is_read_band_by_band_each_line_once() -> None:
+    """A page taller than one detection band: every line is read, none twice, including lines on band edges."""
+    from PIL import ImageDraw, ImageFont
+
+    from tests.support.ocr_images import EN_FONTS, fonts_present
+
+    engine = _engine("rapidocr")
+    font = ImageFont.truetype(fonts_present(EN_FONTS)[0], 56)
+    words = ["harbour", "lantern", "velvet", "quarry", "walrus", "compass", "saffron", "tundra", "meadow", "pebble"]
+    page = Image.new("RGB", (1400, 2600), "white")  # at the detection scale 960 x 1783: four bands
+    draw = ImageDraw.Draw(page)
+    for i, word in enumerate(words):  # down the whole page: several lie in two bands' overlap
+        draw.text((120, 80 + i * 250), f"{word} line", fill="black", font=font)
+    text = run_ocr(engine, page, budget_s=120).text.lower()  # type: ignore[arg-type]
+    for word in words:
+        assert text.count(word) == 1, (word, text)
+
+
+def test_a_long_receipt_keeps_its_resolution() -> None:
+    """A narrow, very tall image is read band by band at its own width. (In one pass, the engine scaled it to a
+    960 px long side and then up to a 480 px short side, 480 x 3600: ~480 MB for a blank receipt.)"""
+    from PIL import ImageDraw, ImageFont
+
+    from tests.support.ocr_images import EN_FONTS, fonts_present
+
+    engine = _engine("rapidocr")
+    font = ImageFont.truetype(fonts_present(EN_FONTS)[0], 36)
+    words = ["coffee", "bagel", "butter", "honey", "orange", "muffin", "tea", "total"]
+    receipt = Image.new("RGB", (400, 3000), "white")
+    draw = ImageDraw.Draw(receipt)
+    for i, word in enumerate(words):
+        draw.text((40, 100 + i * 350), f"{word} 4.50", fill="black", font=font)
+    text = run_ocr(engine, receipt, budget_s=120).text.lower()  # type: ignore[arg-type]
+    assert [w for w in words if w in text] == words, text
