@@ -46,14 +46,7 @@ def to_document(hit: Hit) -> Document:
     """
     meta: dict[str, Any] = dict(hit.metadata)
     name = Path(hit.source).name if hit.source else hit.id
-    meta.update(
-        id=hit.id,
-        modality=hit.modality,
-        source=hit.source,
-        score=round(hit.relevance, 6),
-        z=round(hit.z, 4),
-        cosine=round(hit.cosine, 6),
-    )
+    meta.update(hit.identity())
     if hit.modality == IMAGE:
         thumbnail = data_uri(hit.document)
         meta.update(path=hit.source, thumbnail=thumbnail, caption=hit.caption)

@@ -52,16 +52,21 @@ class Hit:
             return self.document
         return self.caption or f"[image: {Path(self.source).name}]"
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def identity(self) -> dict[str, Any]:
+        """What every output of a hit starts with (JSON, Documents, tool artifacts): ``id``, ``modality``,
+        ``source`` and the rounded ``score``, ``z`` and ``cosine``."""
+        return {
             "id": self.id,
             "modality": self.modality,
             "source": self.source,
             "score": round(self.relevance, 6),
             "z": round(self.z, 4),
             "cosine": round(self.cosine, 6),
-            "channels": {"clip": round(self.clip, 6), "keyword": round(self.keyword, 6)},
         }
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.identity()
+        data["channels"] = {"clip": round(self.clip, 6), "keyword": round(self.keyword, 6)}
         if self.matched:
             data["matched"] = list(self.matched)
         if self.modality == TEXT:

@@ -60,14 +60,7 @@ class ToolArtifact(TypedDict, total=False):
 
 def hit_artifact(hit: Hit) -> HitArtifact:
     """A hit for an artifact."""
-    data = HitArtifact(
-        id=hit.id,
-        modality=hit.modality,
-        source=hit.source,
-        score=round(hit.relevance, 6),
-        z=round(hit.z, 4),
-        cosine=round(hit.cosine, 6),
-    )
+    data = cast("HitArtifact", hit.identity())
     if hit.modality == TEXT:
         chunk = hit.metadata.get("chunk")
         data["content"] = hit.document

@@ -62,6 +62,19 @@ def small_folder(root: Path, n_images: int = 20, notes: dict[str, str] | None = 
     return root
 
 
+def indexed_then_closed(tmp_path: Path, clip: Any) -> Path:
+    """A knowledge base ``tmp_path/kb`` of the 3 small images in ``tmp_path/files``, indexed in this process and
+    then forgotten by it (so the next open, here or in a child process, reads it from disk)."""
+    from mmrag.factory import open_knowledge_base
+    from mmrag.kb.client import forget_embedded
+
+    folder = small_folder(tmp_path / "files", n_images=3, notes={})
+    db = tmp_path / "kb"
+    open_knowledge_base(db=db, clip=clip).sync(folder)
+    forget_embedded(db)
+    return db
+
+
 def shape_png(label: str, seed: int, size: int = 64) -> bytes:
     """A toy-model shape (``red-circle``…) as PNG bytes."""
     from mmrag.toy.shapes import CLASSES, draw

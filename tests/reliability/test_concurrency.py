@@ -19,7 +19,15 @@ from mmrag.factory import open_knowledge_base
 from mmrag.files.paths import source_of
 from mmrag.kb.client import LOCK_NAME, check_database, forget_embedded
 from mmrag.model.clip import ClipModel
-from tests.reliability.helpers import duplicates, image_bytes, shape_png, small_folder, summary, write
+from tests.reliability.helpers import (
+    duplicates,
+    image_bytes,
+    indexed_then_closed,
+    shape_png,
+    small_folder,
+    summary,
+    write,
+)
 from tests.reliability.zygote import Zygote
 
 DEADLINE_S = 180
@@ -153,15 +161,14 @@ def test_a_writer_meeting_the_lock_gets_a_clear_error_and_a_killed_holder_frees_
 def test_a_busy_knowledge_base_is_never_called_damaged_nor_set_aside(
     tmp_path: Path, tiny_model_id: str, tiny_clip: ClipModel, zygote: Zygote
 ) -> None:
-    folder = small_folder(tmp_path / "files", n_images=3, notes={})
-    db = tmp_path / "kb"
-    open_knowledge_base(db=db, clip=tiny_clip).sync(folder)
-    forget_embedded(db)
+    db = indexed_then_closed(tmp_path, tiny_clip)
     ready = tmp_path / "ready"
     holder = zygote.call("hold_sqlite_lock", database=str(db / "chroma.sqlite3"), ready=str(ready), seconds=9)
     _wait_for_file(ready, holder.alive)
     status = zygote.cli("status", "--json", "--db", str(db))
-    rebuild = zygote.cli("--model", tiny_model_id, "index", str(folder), "--rebuild", "--json", "--db", str(db))
+    rebuild = zygote.cli(
+        "--model", tiny_model_id, "index", str(tmp_path / "files"), "--rebuild", "--json", "--db", str(db)
+    )
     status_result, rebuild_result = status.wait(DEADLINE_S), rebuild.wait(DEADLINE_S)
     assert holder.wait(DEADLINE_S).code == 0
     assert list(tmp_path.glob("kb.damaged-*")) == [], rebuild_result.stderr  # a busy knowledge base is not set aside

@@ -30,7 +30,16 @@ from mmrag.kb.client import DATABASE_FILE, LOCK_NAME, check_database, forget_emb
 from mmrag.kb.store import JOURNAL_NAME, Counts
 from mmrag.langchain.knowledge_base import KnowledgeBase
 from mmrag.model.clip import ClipModel
-from tests.reliability.helpers import duplicates, image_bytes, records, small_folder, summary, vectors_match, write
+from tests.reliability.helpers import (
+    duplicates,
+    image_bytes,
+    indexed_then_closed,
+    records,
+    small_folder,
+    summary,
+    vectors_match,
+    write,
+)
 from tests.reliability.zygote import Job, Zygote
 
 SEED = 20_250_601
@@ -226,10 +235,7 @@ def test_kill_9_then_rerun_converges_to_the_uninterrupted_state(
 def test_status_and_index_accept_a_knowledge_base_whose_last_write_was_killed(
     tmp_path: Path, tiny_clip: ClipModel, zygote: Zygote
 ) -> None:
-    folder = small_folder(tmp_path / "files", n_images=3, notes={})
-    db = tmp_path / "kb"
-    open_knowledge_base(db=db, clip=tiny_clip).sync(folder)
-    forget_embedded(db)
+    db = indexed_then_closed(tmp_path, tiny_clip)
     died = zygote.call("interrupted_write", database=str(db / DATABASE_FILE)).wait(60)
     assert died.code == -9
     assert (db / (DATABASE_FILE + "-journal")).stat().st_size > 0  # a hot journal, as a kill mid-write leaves
@@ -242,10 +248,7 @@ def test_search_rolls_a_killed_write_back_and_then_status_passes(
     tmp_path: Path, tiny_model_id: str, tiny_clip: ClipModel, zygote: Zygote
 ) -> None:
     """The same through a command that opens without the whole-file check (Chroma's read-write open)."""
-    folder = small_folder(tmp_path / "files", n_images=3, notes={})
-    db = tmp_path / "kb"
-    open_knowledge_base(db=db, clip=tiny_clip).sync(folder)
-    forget_embedded(db)
+    db = indexed_then_closed(tmp_path, tiny_clip)
     assert zygote.call("interrupted_write", database=str(db / DATABASE_FILE)).wait(60).code == -9
     search = zygote.run("search", "a picture", "--json", "--threshold", "0", "--db", str(db), timeout=60)
     assert search.code == 0, search.stderr
