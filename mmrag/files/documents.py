@@ -144,7 +144,7 @@ def read_text(path: Path) -> str:
     if path.suffix.lower() in (".docx", ".pptx"):
         from mmrag.files.office import read_office
 
-        return "\n\n".join(p.text for p in read_office(path).parts if p.text.strip())
+        return "\n\n".join(p.text for p in read_office(path, pictures=False).parts if p.text.strip())
     try:
         data = path.read_bytes()
     except OSError as e:

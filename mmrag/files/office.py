@@ -60,9 +60,14 @@ class OfficeDocument:
 
 
 def read_office(
-    path: Path, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS, min_side: int = DEFAULT_MIN_FIGURE_SIDE
+    path: Path,
+    *,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    min_side: int = DEFAULT_MIN_FIGURE_SIDE,
+    pictures: bool = True,
 ) -> OfficeDocument:
-    """Read a ``.docx`` or ``.pptx``: text by part, and its pictures at least ``min_side`` pixels on each side.
+    """Read a ``.docx`` or ``.pptx``: text by part, and (with ``pictures``) its pictures at least ``min_side``
+    pixels on each side; without, no picture is decoded.
 
     Raises:
         OfficeError: not an Office file mmrag reads, encrypted, damaged, a ZIP bomb, or its library is missing.
@@ -71,9 +76,9 @@ def read_office(
     suffix = path.suffix.lower()
     try:
         if suffix == ".docx":
-            return _docx(path, max_megapixels, min_side)
+            return _docx(path, max_megapixels, min_side, pictures)
         if suffix == ".pptx":
-            return _pptx(path, max_megapixels, min_side)
+            return _pptx(path, max_megapixels, min_side, pictures)
     except OfficeError:
         raise
     except ImportError as e:
@@ -132,7 +137,7 @@ def _collect(
 # --- Word ------------------------------------------------------------------------------------------
 
 
-def _docx(path: Path, max_megapixels: float, min_side: int) -> OfficeDocument:
+def _docx(path: Path, max_megapixels: float, min_side: int, pictures: bool) -> OfficeDocument:
     import docx
 
     document = docx.Document(str(path))
@@ -145,7 +150,8 @@ def _docx(path: Path, max_megapixels: float, min_side: int) -> OfficeDocument:
                 texts.append(" | ".join(dict.fromkeys(cells)))  # merged cells repeat their text
     figures: list[PdfFigure] = []
     problems: list[PdfProblem] = []
-    _collect(_docx_pictures(document, max_megapixels, min_side), figures, problems)
+    if pictures:
+        _collect(_docx_pictures(document, max_megapixels, min_side), figures, problems)
     return OfficeDocument([PdfPage(0, "1", "\n\n".join(texts))], figures, problems, paged=False)
 
 
@@ -183,7 +189,7 @@ def _alt_text(element: Any) -> str:
 # --- PowerPoint ------------------------------------------------------------------------------------
 
 
-def _pptx(path: Path, max_megapixels: float, min_side: int) -> OfficeDocument:
+def _pptx(path: Path, max_megapixels: float, min_side: int, pictures: bool) -> OfficeDocument:
     from pptx import Presentation
 
     deck = Presentation(str(path))
@@ -206,7 +212,8 @@ def _pptx(path: Path, max_megapixels: float, min_side: int) -> OfficeDocument:
                 texts.append(notes)
         parts.append(PdfPage(number, str(number + 1), "\n\n".join(texts)))
         title = slide.shapes.title.text if slide.shapes.title is not None else ""
-        _collect(_slide_pictures(slide, number, title, max_megapixels, min_side), figures, problems)
+        if pictures:
+            _collect(_slide_pictures(slide, number, title, max_megapixels, min_side), figures, problems)
     return OfficeDocument(parts, figures, problems, paged=True)
 
 

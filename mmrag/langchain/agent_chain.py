@@ -60,7 +60,7 @@ class AgentAnswerChain(AnswerChain):
         if unknown:
             msg = f"the agent chooses its own retrieval: the agent chain takes question and thread_id, got {unknown}"
             raise ConfigError(msg)
-        question, _, _ = self._parse(input if isinstance(input, str) else {"question": options.get("question")})
+        question, _, _ = self._parse(options if isinstance(input, Mapping) else input)  # checks type and question
         run_config = ensure_config(config)
         if thread_id is not None:
             configurable = {**(run_config.get("configurable") or {}), "thread_id": str(thread_id)}
