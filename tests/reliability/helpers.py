@@ -19,6 +19,7 @@ from PIL import Image
 from mmrag.files.paths import source_of
 from mmrag.kb.records import IMAGE, MODALITIES, TEXT
 from mmrag.langchain.knowledge_base import KnowledgeBase
+from tests.support.pdfs import text_pdf
 
 NOTES = {
     "cats.md": "# Cats\n\nCats are small carnivorous mammals that sleep most of the day. " * 5,
@@ -83,29 +84,6 @@ def shape_png(label: str, seed: int, size: int = 64) -> bytes:
     buffer = io.BytesIO()
     draw(cls, random.Random(seed), size=size).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def text_pdf(text: str) -> bytes:
-    """A one-page PDF whose page shows ``text`` (ASCII) in Helvetica, with a correct cross-reference table."""
-    stream = f"BT /F1 12 Tf 20 100 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def blank_pdf() -> bytes:

@@ -31,7 +31,8 @@ from mmrag.factory import open_knowledge_base
 from mmrag.files.documents import read_text
 from mmrag.files.images import image_format, load_image
 from mmrag.model.clip import ClipModel
-from tests.reliability.helpers import animated_gif, blank_pdf, image_bytes, small_folder, text_pdf, write
+from tests.reliability.helpers import animated_gif, blank_pdf, image_bytes, small_folder, write
+from tests.support.pdfs import text_pdf
 
 IMAGE_SEEDS = [
     image_bytes(1, "PNG"),

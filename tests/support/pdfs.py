@@ -123,6 +123,13 @@ def _text_page(text: str, parent: int = 2, extra_resources: bytes = b"", extra_c
     ]
 
 
+def text_pdf(text: str) -> bytes:
+    """A valid one-page PDF showing ``text`` (Latin-1) in Helvetica, written by hand (no reportlab)."""
+    return hand_pdf(
+        [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", *_text_page(text)]
+    )
+
+
 def declared_pages_pdf(declared: int = 100_000) -> bytes:
     """One real page, while the page tree declares ``declared`` pages."""
     return hand_pdf(

@@ -11,34 +11,12 @@ from mmrag.errors import DocumentError
 from mmrag.files.chunking import chunk_text
 from mmrag.files.documents import load_captions_file, read_caption, read_text, walk
 from mmrag.model.clip import ClipModel
-
-
-def minimal_pdf(text: str) -> bytes:
-    """A valid one-page PDF showing ``text`` in Helvetica (built by hand, with a correct xref table)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+from tests.support.pdfs import text_pdf
 
 
 def test_pdf_text_is_extracted(tmp_path: Path) -> None:
     path = tmp_path / "doc.pdf"
-    path.write_bytes(minimal_pdf("Espresso has crema on top"))
+    path.write_bytes(text_pdf("Espresso has crema on top"))
     assert "Espresso has crema on top" in read_text(path)
 
 
