@@ -611,7 +611,7 @@ class Store:
         with self.write_lock():
             doomed: dict[str, list[str]] = {m: [] for m in MODALITIES}
             matched: set[str] = set()
-            for modality in MODALITIES:
+            for modality in MODALITIES if targets else ():  # by id alone: no need to read every record
                 for id_, meta in self.owned_metadatas(modality).items():
                     hits = {given for given, t in targets.items() if is_under(str(meta.get("source", "")), t)}
                     if hits:
