@@ -56,7 +56,7 @@ long receipt scaled down and then up again to a 480 px short side (~480 MB). Lin
 full-size pixels."""
 RAPID_DET_BAND = 512
 """Text lines are looked for in horizontal bands this tall (at the scale above), one after another: a whole
-page at once costs ~230 MB of memory, a band ~100 MB."""
+page at once cost ~230 MB of memory, band by band it costs ~40 MB."""
 RAPID_DET_OVERLAP = 96
 """Bands overlap by this much (pixels at that scale), more than a text line is tall, so each line lies whole in
 one band; a line found in two bands is kept once."""
@@ -301,8 +301,7 @@ class RapidOcrEngine:
             boxes = _detect_in_bands(engine, pixels, start + budget_s, budget_s)
             for box in sorted(boxes, key=lambda b: (min(p[1] for p in b), min(p[0] for p in b))):
                 if time.perf_counter() - start > budget_s:
-                    msg = f"rapidocr passed {budget_s:g} s"
-                    raise OcrTimeoutError(msg)
+                    raise _past(budget_s)
                 crop = _line_crop(pixels, box)
                 if crop is None:
                     continue
@@ -313,6 +312,10 @@ class RapidOcrEngine:
         except Exception as e:  # an engine's own failure, whatever its type, is this image's
             raise OcrError(str(e)) from e
         return "\n".join(lines)
+
+
+def _past(budget_s: float) -> OcrTimeoutError:
+    return OcrTimeoutError(f"rapidocr passed {budget_s:g} s")
 
 
 def _detect_in_bands(engine: Any, pixels: Any, deadline: float, budget_s: float) -> list[Any]:
@@ -340,8 +343,7 @@ def _detect_in_bands(engine: Any, pixels: Any, deadline: float, budget_s: float)
     found: list[Any] = []
     for i, top in enumerate(tops):
         if time.perf_counter() > deadline:
-            msg = f"rapidocr passed {budget_s:g} s"
-            raise OcrTimeoutError(msg)
+            raise _past(budget_s)
         boxes, _ = engine(small[top : top + RAPID_DET_BAND], use_rec=False)
         for box in boxes or []:
             centre = top + sum(p[1] for p in box) / len(box)
