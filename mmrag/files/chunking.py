@@ -14,14 +14,23 @@ each about one chunk long, about once or twice per chunk, and never on a string 
 far, the cut is snapped back to the strongest boundary before the guess, and the guess is corrected from
 the real count (a secant step, then bisection) until the chunk fits. Boundaries are found with
 ``str.rfind`` inside that window, so no pass over the text is quadratic, whatever its shape.
+
+Where spaces are rare (Chinese, Japanese), each probe is new text to the counter, so probing is slow
+there. A counter that is also a :class:`WordCounter` (CLIP's fast counter, ``ClipModel.token_counter``)
+instead splits a few thousand characters at a time into :class:`Words`, with running token counts, and
+the cut is found from those by bisection, with no probe at all: the same cut, at the strongest boundary
+that fits, counted exactly. Where the words can't tell (a word longer than a chunk, a character whose
+cleaning could change its neighbours), that chunk is probed as above.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol, runtime_checkable
 
 SEPARATORS = ["\n\n", "\n", "。", "！", "？", ". ", "! ", "? ", "；", "; ", "，", ", ", " ", ""]
 """Boundaries tried in order; the Chinese full stop and comma come before the space. The separator stays
@@ -50,9 +59,47 @@ _GROW = 0.15  # probe further only when the estimate says the chunk could grow b
 _MAX_PROBES = 6  # once a chunk fits, stop looking for a better cut after this many calls
 _SMOOTH = 0.3  # weight of the latest chunk's rate in the running guess
 _SECANT_TRIES = 3  # corrections from the measured rate before falling back to bisection
+_STRETCH = 4096  # characters of words looked up at once, from a chunk's start (a WordCounter's)
+_PIECE = 8  # a WordCounter's words are used where spaces and line ends come fewer than one in this many characters
 
 _SEPARATORS_UP_TO = [[sep for r in _RANKS[: level + 1] for sep in r] for level in range(len(_RANKS))]
 _NON_SPACE = re.compile(r"\S")
+
+
+class Words(NamedTuple):
+    """What a token counter knows of the words of ``text[origin:stop]``: where they begin and end, and the
+    running count of their tokens. Offsets ``o`` below are positions in the text minus ``origin``.
+
+    ``begins[o]`` is 1 where a word begins and ``ends[o]`` 1 where one ends (no token spans two words);
+    ``totals[o]`` counts the content tokens of the words ending at or before ``o``. For a begin ``a`` and
+    an end ``b > a`` the text between counts ``2 + totals[b] - totals[a] + closing.get(b, 0)`` tokens, start
+    and end tokens included, exactly as the counter itself counts it. ``closing`` holds the few offsets
+    where stopping there changes the last word's count (an ideograph inside a run of them, which the
+    tokenizer would read as the run's end), by at most ``slack``. Every word is whole: one that ``stop``
+    might cut is left out, and the stretch stops before it.
+    """
+
+    origin: int
+    stop: int
+    resume: int
+    """No stretch can be found before this position (a character the counter can't split this way, or a
+    word too long to count whole, lies between ``stop`` and here)."""
+    totals: list[int]
+    begins: bytearray
+    ends: bytearray
+    closing: dict[int, int]
+    slack: int
+
+
+@runtime_checkable
+class WordCounter(Protocol):
+    """A token counter that can also split a stretch of text into :class:`Words` (CLIP's fast counter can)."""
+
+    def __call__(self, text: str) -> int: ...
+
+    def words(self, text: str, start: int, stop: int) -> Words:
+        """The words of ``text[start:stop]``, or of a shorter stretch from ``start`` (see :class:`Words`)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -77,14 +124,16 @@ def chunk_text(
 ) -> list[Chunk]:
     """Split ``text`` into chunks of at most ``max_tokens`` tokens as ``token_count`` counts them.
 
-    Every chunk is checked with ``token_count`` itself, so ``token_count(chunk.text) <= max_tokens`` holds
-    exactly. Chunks are stripped of surrounding whitespace and never empty; together they hold every
-    non-whitespace character of ``text``, in order. The result depends only on ``text``, the arguments and
-    what ``token_count`` returns.
+    Every chunk is counted with ``token_count`` itself, or from a :class:`WordCounter`'s words, which count
+    exactly as it does, so ``token_count(chunk.text) <= max_tokens`` holds exactly. Chunks are stripped of
+    surrounding whitespace and never empty; together they hold every non-whitespace character of ``text``,
+    in order. The result depends only on ``text``, the arguments and what ``token_count`` returns (and its
+    words, for a :class:`WordCounter`).
 
     Args:
         text: the document.
-        token_count: counts a string's tokens, start and end tokens included (``ClipModel.token_count``).
+        token_count: counts a string's tokens, start and end tokens included (``ClipModel.token_counter``;
+            as a :class:`WordCounter`, text with few spaces is chunked from its words, without probing).
         max_tokens: the model's context length.
         overlap: tokens shared between neighbouring chunks, about; at most a quarter of the room for content.
 
@@ -112,8 +161,19 @@ class _Chunker:
         self.overlap = overlap
         self.end = len(text.rstrip())  # where the last non-whitespace character ends
         # the separators this text holds (a rfind for one it lacks is time lost, once per probe)
-        self.ranks = tuple(tuple(sep for sep in rank if sep in text) for rank in _RANKS)
+        self.ranks = [
+            (level, seps) for level, rank in enumerate(_RANKS) if (seps := tuple(x for x in rank if x in text))
+        ]
+        """(level, separators) of each rank of separators the text holds, strongest first."""
+        self.reach = int(self.budget * _MAX_RATE)  # the most characters a chunk is looked for in
         self.up_to = [[sep for sep in seps if sep in text] for seps in _SEPARATORS_UP_TO]
+        # Probing is cheap where spaces split the text into short pieces the counter has seen before; where
+        # they don't (Chinese, Japanese), every probe is new text, and the counter's words do better.
+        sparse = len(text) > _PIECE * (text.count(" ") + text.count("\n"))
+        self.words_of = token_count.words if sparse and isinstance(token_count, WordCounter) else None
+        # the words known, from where the last stretch began
+        self.stretch = Words(0, 0, 0, [0], bytearray(1), bytearray(1), {}, 0)
+        self.resume = 0 if self.words_of else len(text)  # where looking up words can help again
 
     def run(self) -> list[Chunk]:
         text = self.text
@@ -123,7 +183,9 @@ class _Chunker:
         rate = _FIRST_RATE
         first = True
         while start < self.end:
-            found = self._find_cut(start, floor, rate)
+            found = self._exact_cut(start, floor) if start >= self.resume else None
+            if found is None:
+                found = self._find_cut(start, floor, rate)
             if found is None:
                 if start < floor:  # even the overlap leaves no room: start afresh at the new text
                     start = floor
@@ -152,7 +214,7 @@ class _Chunker:
         far as a few probes can tell, the last one at the strongest level. None when nothing beyond
         ``floor`` fits.
         """
-        limit = min(self.end, start + int(self.budget * _MAX_RATE))  # characters: no encoding needed
+        limit = min(self.end, start + self.reach)  # characters: no encoding needed
         target = self._forward(start, int(self.budget * rate * _AIM))
         fit: tuple[int, int, float] | None = None
         fail = limit + 1  # the smallest cut known not to fit
@@ -166,8 +228,7 @@ class _Chunker:
                 return fit
             tokens = self.token_count(self.text[start:cut].rstrip())
             probes += 1
-            here = (cut - start) / (tokens - 2) if tokens > 2 else _MAX_RATE
-            here = _MAX_RATE if here > _MAX_RATE else _MIN_RATE if here < _MIN_RATE else here
+            here = self._rate(start, cut, tokens - 2)
             if tokens <= self.max_tokens:
                 fit = (cut, level, here)
                 if level == _END or cut >= limit:
@@ -184,18 +245,94 @@ class _Chunker:
                 else:
                     target = (max(floor, fit[0] if fit else 0) + fail) // 2
 
+    def _exact_cut(self, start: int, floor: int) -> tuple[int, int, float] | None:
+        """:meth:`_find_cut` from the words' running counts, without probing: the last cut at the strongest
+        level that fits, else the end of the last word that fits. None where the words can't tell (one word
+        alone overflows, a stretch the counter can't split): then the probes decide."""
+        limit = min(self.end, start + self.reach)
+        words = self.stretch
+        at = start - words.origin
+        if not (0 <= at < len(words.begins) and words.begins[at]):
+            words = self._stretch_from(start, limit)
+            at = 0
+            if not words.begins or not words.begins[0]:
+                return None
+        origin, totals, ends, closing, budget = words.origin, words.totals, words.ends, words.closing, self.budget
+        before = totals[at]
+        # No word ending at or after `over` fits; before it, the last end that does.
+        over = bisect_right(totals, before + budget + words.slack, at)
+        last = ends.rfind(1, at + 1, over)
+        if closing:
+            while last > at and totals[last] - before + closing.get(last, 0) > budget:
+                last = ends.rfind(1, at + 1, last)
+        if last <= at:  # one word alone overflows the chunk: it is cut inside, by the probes
+            following = ends.find(1, at + 1)
+            self.resume = origin + following if following > 0 else words.resume
+            return None
+        if over == len(totals) and words.stop < self.end:  # words beyond the stretch might fit too
+            if origin == start:  # the stretch began here and still ends too soon
+                self.resume = max(words.resume, start + 1)
+                return None
+            return self._exact_cut(start, floor) if self._stretch_from(start, limit).begins else None
+        if origin + last >= self.end:  # the rest of the text fits
+            return self.end, _END, self._rate(start, self.end, totals[last] - before)
+        following = words.begins.find(1, last)  # every cut that fits lies before the word after the last that fits
+        hi = origin + following if following > 0 else words.stop
+        if hi > limit:
+            return None
+        text = self.text
+        for rank_level, rank in self.ranks:  # as _best_cut: the last separator of the strongest level
+            cut = -1
+            for sep in rank:
+                i = text.rfind(sep, start, hi)
+                if i >= 0 and i + len(sep) > cut:
+                    cut = i + len(sep)
+            if cut > floor:
+                level = rank_level
+                break
+        else:  # no separator: the end of the last word that fits
+            cut = origin + last
+            if cut <= floor:
+                return None
+            return cut, _ANYWHERE, self._rate(start, cut, totals[last] - before + closing.get(last, 0))
+        end = cut
+        if text[end - 1].isspace():
+            end = len(text[start:end].rstrip()) + start
+        if ends[end - origin]:
+            tokens = totals[end - origin] - before + closing.get(end - origin, 0)
+        else:  # the cut is inside a word (a run of punctuation): count it
+            tokens = self.token_count(text[start:end]) - 2
+        if tokens > budget:
+            return None
+        return cut, level, self._rate(start, cut, tokens)
+
+    def _stretch_from(self, start: int, limit: int) -> Words:
+        """The words from ``start`` on, far enough for a few chunks (and for one, up to ``limit``)."""
+        assert self.words_of is not None
+        stop = min(len(self.text), max(limit, start + _STRETCH))
+        self.stretch = words = self.words_of(self.text, start, stop)
+        if not words.begins or not words.begins[0]:
+            self.resume = max(words.resume, start + 1)
+        return words
+
+    @staticmethod
+    def _rate(start: int, cut: int, tokens: int) -> float:
+        """Characters per content token of ``text[start:cut]``, kept in the guessing range."""
+        here = (cut - start) / tokens if tokens > 0 else _MAX_RATE
+        return _MAX_RATE if here > _MAX_RATE else _MIN_RATE if here < _MIN_RATE else here
+
     def _best_cut(self, start: int, floor: int, hi: int) -> tuple[int, int]:
         """The preferred cut in (``floor``, ``hi``]: the end of the text, else the last occurrence of the
         strongest separator, else ``hi`` itself (not inside a cluster of combining marks or emoji)."""
         if hi >= self.end:
             return self.end, _END
         text = self.text
-        for level, rank in enumerate(self.ranks):
+        for level, rank in self.ranks:
             cut = -1
             for sep in rank:
                 i = text.rfind(sep, start, hi)
-                if i >= 0:
-                    cut = max(cut, i + len(sep))
+                if i >= 0 and i + len(sep) > cut:
+                    cut = i + len(sep)
             if cut > floor:
                 return cut, level
         cut = hi

@@ -27,7 +27,10 @@ import re
 import threading
 import weakref
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Any
+
+from mmrag.files.chunking import Words
 
 _INERT = re.compile(
     "[^\t\n\r\x20-\x25\x27-\x7e\u3001-\u3029\u3030-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff05\uff07-\uff1b\uff1d-\uff5e]"
@@ -41,6 +44,16 @@ _CACHE_WORDS = 200_000
 _CACHE_WORD_LENGTH = 48
 """The counts of up to this many pieces and words, each up to this long, are kept (then a cache starts afresh):
 ~60 MB at most."""
+_IDEOGRAPHS = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+_JOIN = re.compile(rb"(?=[\x80-\xbf][\xe3-\xe9])")
+"""Where a UTF-8 continuation byte is followed by the lead byte of a character from U+3000 to U+9FFF."""
+_UNSPLIT = [*range(0x09, 0x0E), *range(0x20, 0x7F), *range(0x3000, 0x3040)]
+"""Code points the direct cleaning keeps that aren't ideographs (fullwidth forms are ASCII by then)."""
+_UNSPLIT_CHARS = frozenset(map(chr, _UNSPLIT))
+_NONZERO = bytes([0] + [1] * 255)
+_LONG_WORD = 200
+"""A stretch of :meth:`TokenCounter.words` ends before a word longer than this (the chunker cuts it inside);
+its tokens fit in a byte."""
 _COUNTERS: weakref.WeakKeyDictionary[Any, TokenCounter | None] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
@@ -66,6 +79,7 @@ def fast_token_counter(tokenizer: Any) -> TokenCounter | None:
 
 def _build(tokenizer: Any) -> TokenCounter | None:
     try:
+        import regex  # noqa: F401 - open_clip's own dependency
         from open_clip.tokenizer import SimpleTokenizer
         from tokenizers.models import BPE
     except ImportError:  # pragma: no cover - tokenizers comes with chromadb
@@ -79,6 +93,8 @@ class TokenCounter:
     """``len(tokenizer.encode(text)) + 2`` for a ``SimpleTokenizer``, fast (see the module doc)."""
 
     def __init__(self, tokenizer: Any, bpe_cls: Any) -> None:
+        import regex
+
         ranks: dict[tuple[str, str], int] = tokenizer.bpe_ranks
         merges = sorted(ranks, key=ranks.__getitem__)
         self._tokenize = bpe_cls(dict(tokenizer.encoder), merges, end_of_word_suffix="</w>", cache_capacity=0).tokenize
@@ -89,11 +105,27 @@ class TokenCounter:
         self._clean: Callable[[str], str] = tokenizer.clean_fn
         self._simple_clean = self._clean.__name__ == "_clean_lower"  # the default: ftfy, unescape, spaces, lower
         self._pattern = tokenizer.pat
+        # The same words, and the whitespace between them: what it finds covers a text, so positions add up.
+        self._pieces_pattern = regex.compile(self._pattern.pattern + r"|\s+", self._pattern.flags)
+        # Ideographs (where they never join): tokens inside a run by code point (with every other character
+        # the direct cleaning keeps, at 0, for str.translate), tokens ending a run, and those that differ.
+        self._inner: dict[int, int] = dict.fromkeys(_UNSPLIT, 0)
+        self._final: dict[str, int] = {}
+        self._odd_ideographs: set[str] = set()
+        self._slack = 0
+        self._split: bool | None = None
+        decoder = tokenizer.byte_decoder
+        self._vocabulary = [
+            bytes(decoder[c] for c in t.removesuffix("</w>")) for t in tokenizer.encoder if not t.isascii()
+        ]
 
     def clear_cache(self) -> None:
         """Forget the pieces and words counted so far (a benchmark's cold start)."""
         self._pieces.clear()
         self._words.clear()
+        self._inner = dict.fromkeys(_UNSPLIT, 0)
+        self._final.clear()
+        self._odd_ideographs.clear()
 
     def __call__(self, text: str) -> int:
         if self._simple_clean and not _INERT.search(text):
@@ -112,6 +144,107 @@ class TokenCounter:
                 _remember(pieces, piece, tokens)
             n += tokens
         return n
+
+    def words(self, text: str, start: int, stop: int) -> Words:
+        """The words of ``text[start:stop]`` (see :class:`~mmrag.files.chunking.Words`), for a chunker.
+
+        Where no token of the vocabulary joins two CJK ideographs (true of CLIP's; checked once), each
+        ideograph of a run is a word of its own, so a run can be cut anywhere and still be counted exactly.
+        The stretch ends early at the first character the direct cleaning doesn't cover (then the text's
+        count comes from the tokenizer's own cleaning, which may change what surrounds it), before a word
+        longer than 200 characters, and before a last word that ``stop`` might cut.
+        """
+        if not self._simple_clean:  # another cleaning: the words can't be told from the text's positions
+            return Words(start, start, len(text), [0], bytearray(1), bytearray(1), {}, 0)
+        resume = start  # where a stretch might get further than this one: past what stopped it
+        odd = _INERT.search(text, start, stop)
+        if odd is not None:
+            stop, resume = odd.start(), odd.end()
+        piece = text[start:stop]
+        if _FULLWIDTH.search(piece):
+            piece = piece.translate(_TO_ASCII)
+        piece = piece.lower()  # ASCII and CJK only: the same length, so positions hold
+        split = self._ideographs_split()
+        if split:  # each ideograph's tokens inside a run, every other character's 0
+            if new := set(piece).difference(self._final, _UNSPLIT_CHARS):
+                for ch in new:
+                    self._ideograph(ch)
+            tokens = bytearray(piece.translate(self._inner), "latin-1")
+            single = tokens.translate(_NONZERO)  # 1 at each ideograph: each is a word
+            begins, ends = bytearray(single + b"\0"), bytearray(b"\0" + single)
+        else:
+            tokens, begins, ends = bytearray(len(piece)), bytearray(len(piece) + 1), bytearray(len(piece) + 1)
+        closing: dict[int, int] = {}
+        odd_ideographs = self._odd_ideographs
+        cache, specials, table, tokenize = self._words, self._specials, self._byte_table, self._tokenize
+        finals = self._final
+        cut = len(piece)
+        open_end = stop < len(text)  # the last word may go on past the stretch
+        b = 0
+        for word in self._pieces_pattern.findall(piece):  # words and runs of whitespace, back to back
+            a = b
+            b += len(word)
+            if word.isspace():
+                continue
+            if split and tokens[a] and (b - a == 1 or 0 not in tokens[a:b]):  # a run of ideographs
+                if b == cut and open_end:  # its last one may not end it: keep those before
+                    cut = b - 1
+                    if cut == a:
+                        break
+                    tokens[cut] = 0
+                    begins[cut] = ends[b] = 0
+                else:
+                    tokens[b - 1] = finals[word[-1]]
+                if not odd_ideographs.isdisjoint(word):
+                    for i in range(a, cut if b > cut else b - 1):
+                        if (ch := word[i - a]) in odd_ideographs:
+                            closing[i + 1] = finals[ch] - self._inner[ord(ch)]
+                continue
+            if b - a > _LONG_WORD or (b == cut and open_end):
+                cut = a
+                if b - a > _LONG_WORD:
+                    resume = start + b
+                break
+            count = cache.get(word)
+            if count is None:
+                utf8 = word.encode("utf-8").decode("latin-1")
+                count = 1 if word in specials else len(tokenize(utf8.translate(table)))
+                _remember(cache, word, count)
+            if count > 255:  # no chunk holds it whole (and it wouldn't fit in a byte)
+                cut, resume = a, max(resume, start + b)
+                break
+            if b - a > 1:
+                tokens[a:b] = bytes(b - a)
+                begins[a + 1 : b] = ends[a + 1 : b] = bytes(b - a - 1)
+            tokens[b - 1] = count
+            begins[a] = ends[b] = 1
+        if cut < len(piece):
+            stop = start + cut
+            del tokens[cut:], begins[cut + 1 :], ends[cut + 1 :]
+            begins[cut] = 0
+            closing = {o: d for o, d in closing.items() if o <= cut}
+        totals = list(accumulate(tokens, initial=0))
+        return Words(start, stop, max(resume, stop), totals, begins, ends, closing, self._slack if closing else 0)
+
+    def _ideograph(self, ch: str) -> None:
+        """Count ``ch``'s tokens inside a word and as a word's last character (ideographs never join)."""
+        alone = ch.encode("utf-8").decode("latin-1").translate(self._byte_table)
+        final = len(self._tokenize(alone))
+        inner = len(self._tokenize(alone + alone)) - final
+        self._inner[ord(ch)] = inner
+        self._final[ch] = final
+        if inner != final:
+            self._odd_ideographs.add(ch)
+            self._slack = max(self._slack, abs(final - inner))
+
+    def _ideographs_split(self) -> bool:
+        """Whether no token of the vocabulary spans the boundary between two CJK ideographs (computed once).
+
+        (:func:`_joins_ideographs`; CLIP's vocabulary joins an ideograph only to kana and symbols.)
+        """
+        if self._split is None:
+            self._split = not any(_joins_ideographs(token) for token in self._vocabulary)
+        return self._split
 
     def _piece(self, piece: str) -> int:
         """The tokens of one piece of cleaned text holding no space."""
@@ -132,6 +265,29 @@ class TokenCounter:
                 _remember(cache, word, tokens)
             n += tokens
         return n
+
+
+def _joins_ideographs(token: bytes) -> bool:
+    """Whether a vocabulary token (its bytes) may hold the end of one CJK ideograph and the start of another.
+
+    That is: after a UTF-8 continuation byte, the lead byte of an ideograph (0xE3 followed by 0x90 or more,
+    or 0xE4 to 0xE9; a token ending on the lead byte counts), where the character before is an ideograph
+    too or starts before the token.
+    """
+    for m in _JOIN.finditer(token):
+        at = m.start() + 1
+        if _ideograph_lead(token[at : at + 2]):
+            lead = at - 1
+            while lead >= 0 and 0x80 <= token[lead] <= 0xBF:
+                lead -= 1
+            if lead < 0 or _ideograph_lead(token[lead : lead + 2]):
+                return True
+    return False
+
+
+def _ideograph_lead(head: bytes) -> bool:
+    """Whether a character whose UTF-8 bytes begin with ``head`` (one or two bytes) may be a CJK ideograph."""
+    return head[0] > 0xE3 or len(head) == 1 or head[1] >= 0x90
 
 
 def _remember(cache: dict[str, int], key: str, tokens: int) -> None:

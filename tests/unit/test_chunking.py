@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmrag.files.chunking import _RANKS, SEPARATORS, Chunk, chunk_text
+from mmrag.files.chunking import _RANKS, SEPARATORS, Chunk, WordCounter, Words, chunk_text
 from mmrag.model.clip import ClipModel
 
 TokenCount = Callable[[str], int]
@@ -77,14 +77,16 @@ TEXTS = {
     "combining marks": "e\u0301" * 400 + " cafe\u0301 " * 30,
     "digits": "3.14159265358979 " * 40,
     "mixed": (PROSE + CHINESE + "🐈" * 30 + " " * 200 + "word ") * 4,
+    "chinese with quotes and latin": "他说：“人本来就生而自由。”Python 3 和 CLIP 模型，東京。《真》。\n" * 12,
 }
 
 
+@pytest.mark.parametrize("counter", ["token_count", "token_counter"])  # probed, or from the counter's words
 @pytest.mark.parametrize("max_tokens", [32, 77])
 @pytest.mark.parametrize("name", sorted(TEXTS))
-def test_real_tokenizer_invariants(toy: ClipModel, name: str, max_tokens: int) -> None:
+def test_real_tokenizer_invariants(toy: ClipModel, name: str, max_tokens: int, counter: str) -> None:
     text = TEXTS[name]
-    chunks = chunk_text(text, token_count=toy.token_count, max_tokens=max_tokens)
+    chunks = chunk_text(text, token_count=getattr(toy, counter), max_tokens=max_tokens)
     check(text, chunks, toy.token_count, max_tokens)
     assert len(chunks) >= 2
     fill = sum(toy.token_count(c.text) for c in chunks[:-1]) / max(1, len(chunks) - 1) / max_tokens
@@ -288,7 +290,7 @@ def test_chunks_reach_the_model_whole(toy: ClipModel, name: str) -> None:
     """What the text tower reads of each chunk (open_clip's tokenizer, truncating at the context) is the
     whole chunk: its end-of-text token sits after the last content token, never cut off."""
     tokenizer = toy._ensure().tokenizer
-    chunks = chunk_text(TEXTS[name], token_count=toy.token_count, max_tokens=toy.context_length)
+    chunks = chunk_text(TEXTS[name], token_count=toy.token_counter, max_tokens=toy.context_length)
     for chunk in chunks:
         ids = tokenizer.encode(chunk.text)
         assert len(ids) + 2 <= toy.context_length
@@ -319,7 +321,153 @@ def test_chunking_runs_at_megabytes_a_second(toy: ClipModel, kind: str) -> None:
     text = make[kind]()
     toy.token_count("warm up")
     start = time.process_time()
-    chunks = chunk_text(text, token_count=toy.token_count, max_tokens=77)
+    chunks = chunk_text(text, token_count=toy.token_counter, max_tokens=77)
     seconds = time.process_time() - start
     assert chunks
     assert len(text.encode()) / seconds / 1e6 >= 0.25, f"{kind}: {len(text.encode()) / seconds / 1e6:.2f} MB/s"
+
+
+# --- the counter's words: exact counts of any stretch, so CJK text is chunked without probing ---------------
+
+ODD_IDEOGRAPHS = "人本生真写東"  # in CLIP's vocabulary each counts one token more (or fewer) ending a word than inside
+WORD_ALPHABET = [*"猫狗雨天的一是在不了", *ODD_IDEOGRAPHS, *"。，！？；、「」《》：…", "“", "”", "é", "々", "〇"]
+WORD_ALPHABET += [*"abc XYZ 019", "'s", "\n", "\t", "ＡＢ１，", "<start_of_text>", "&amp;", "と", "🐈", "\u00a0"]
+word_texts = st.lists(
+    st.one_of(
+        st.sampled_from(WORD_ALPHABET),
+        st.text(alphabet="猫狗雨天的一是在不了人本生真", min_size=5, max_size=120),  # runs of ideographs
+        st.text(alphabet="abcdefghij", min_size=20, max_size=300),  # long words
+        st.text(alphabet="。，…—", min_size=2, max_size=6),  # runs of punctuation
+    ),
+    min_size=1,
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=word_texts, data=st.data())
+def test_words_count_exactly_as_the_tokenizer(toy: ClipModel, text: str, data: st.DataObject) -> None:
+    """For any word begin and later word end of a stretch, its running counts give open_clip's own count."""
+    tokenizer = toy._ensure().tokenizer
+    counter = toy.token_counter
+    assert isinstance(counter, WordCounter)
+    start = data.draw(st.integers(0, len(text) - 1))
+    stop = data.draw(st.integers(start, len(text)))
+    words = counter.words(text, start, stop)
+    assert start == words.origin <= words.stop <= stop
+    length = words.stop - start
+    assert len(words.totals) == len(words.begins) == len(words.ends) == length + 1
+    begins = [o for o, flag in enumerate(words.begins) if flag]
+    ends = [o for o, flag in enumerate(words.ends) if flag]
+    assert all(abs(d) <= words.slack for d in words.closing.values())
+    for _ in range(4):
+        if not begins:
+            break
+        a = data.draw(st.sampled_from(begins))
+        later = [b for b in ends if b > a]
+        if not later:
+            break
+        b = data.draw(st.sampled_from(later))
+        piece = text[start + a : start + b]
+        counted = 2 + words.totals[b] - words.totals[a] + words.closing.get(b, 0)
+        assert counted == len(tokenizer.encode(piece)) + 2, piece
+
+
+def test_words_stop_where_they_cannot_tell(toy: ClipModel) -> None:
+    counter = toy.token_counter
+    assert isinstance(counter, WordCounter)
+    text = "一只猫，“在这里”。"
+    words = counter.words(text, 0, len(text))
+    # ftfy cleans the curly quote, and "，“" would be one word: nothing is told from the comma on
+    assert (words.stop, words.resume) == (3, 5)
+    words = counter.words("一只猫在睡觉", 0, 4)
+    assert words.stop == 3  # the fourth ideograph may not end the run: it is left out
+    assert words.ends[3] == 1  # but a cut after the third is still counted exactly
+    long = "x" * 300 + " 猫"
+    words = counter.words(long, 0, len(long))
+    assert (words.stop, words.resume) == (0, 300)  # a word too long to count whole: the probes cut it
+
+
+def test_clips_vocabulary_never_joins_two_ideographs(toy: ClipModel) -> None:
+    from mmrag.model.tokens import _joins_ideographs
+
+    counter = toy.token_counter
+    assert counter._ideographs_split()  # type: ignore[attr-defined]
+    assert _joins_ideographs("猫狗".encode()[1:5])  # the end of one ideograph and the start of the next
+    assert _joins_ideographs("猫".encode()[1:] + "狗".encode()[:1])  # ending on the lead byte counts too
+    assert not _joins_ideographs("と繋".encode())  # kana before an ideograph is no ideograph run
+    assert not _joins_ideographs("猫の".encode())
+
+
+def test_a_vocabulary_that_joins_ideographs_counts_runs_whole(toy: ClipModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmrag.model.tokens import TokenCounter, _build
+
+    counter = _build(toy._ensure().tokenizer)
+    assert isinstance(counter, TokenCounter)
+    monkeypatch.setattr(counter, "_split", False)
+    text = "一只猫在沙发上睡觉，窗外下着雨。" * 3
+    words = counter.words(text, 0, len(text))
+    assert [o for o, flag in enumerate(words.ends) if flag][:2] == [9, 10]  # the run, then the comma
+    chunks = chunk_text(text, token_count=counter, max_tokens=16)
+    check(text, chunks, toy.token_count, 16)
+
+
+sparse_texts = st.lists(
+    st.one_of(
+        st.sampled_from(WORD_ALPHABET),
+        st.text(alphabet="猫狗雨天的一是在不了人本生真", min_size=5, max_size=200),
+        st.text(alphabet="abcdefghij", min_size=1, max_size=300),
+    ),
+    min_size=1,
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=sparse_texts, max_tokens=st.sampled_from([8, 16, 32, 77]), overlap=st.integers(0, 12))
+def test_invariants_hold_when_chunked_from_words(toy: ClipModel, text: str, max_tokens: int, overlap: int) -> None:
+    chunks = chunk_text(text, token_count=toy.token_counter, max_tokens=max_tokens, overlap=overlap)
+    check(text, chunks, toy.token_count, max_tokens)
+
+
+def test_chinese_is_chunked_from_words_without_probing(toy: ClipModel) -> None:
+    """The counter's words decide every cut of Chinese prose: no probe, and chunks as full as probing made them."""
+    counter = toy.token_counter
+    calls: list[str] = []
+
+    class Counted:
+        def __call__(self, s: str) -> int:
+            calls.append(s)
+            return counter(s)
+
+        def words(self, text: str, start: int, stop: int) -> Words:
+            return counter.words(text, start, stop)  # type: ignore[attr-defined]
+
+    text = CHINESE * 300
+    for max_tokens in (32, 77):
+        calls.clear()
+        chunks = chunk_text(text, token_count=Counted(), max_tokens=max_tokens)
+        check(text, chunks, toy.token_count, max_tokens)
+        assert calls == []
+        probed = chunk_text(text, token_count=toy.token_count, max_tokens=max_tokens)
+        assert len(chunks) <= len(probed)  # never smaller chunks than the probes found
+        # every cut is still at the strongest separator that fits: most chunks end a clause or sentence
+        assert sum(c.text[-1] in "。，！？；" for c in chunks) >= 0.6 * len(chunks)
+
+
+def test_english_prose_is_probed() -> None:
+    """Where spaces split the text into short pieces the counter has seen, probing is faster: words aren't asked."""
+
+    class Words_:
+        asked = 0
+
+        def __call__(self, s: str) -> int:
+            return wordish(s)
+
+        def words(self, text: str, start: int, stop: int) -> Words:
+            Words_.asked += 1
+            raise AssertionError("not for English prose")
+
+    chunks = chunk_text(PROSE * 20, token_count=Words_(), max_tokens=32)
+    check(PROSE * 20, chunks, wordish, 32)
+    assert Words_.asked == 0
