@@ -166,7 +166,12 @@ class _Chunker:
         ]
         """(level, separators) of each rank of separators the text holds, strongest first."""
         self.reach = int(self.budget * _MAX_RATE)  # the most characters a chunk is looked for in
-        self.up_to = [[sep for sep in seps if sep in text] for seps in _SEPARATORS_UP_TO]
+        # for each level, the separators of it or stronger that the text holds, as one pattern (the shorter first,
+        # so that a match ends as early as any can): where the overlap may start
+        self.up_to = [
+            re.compile("|".join(re.escape(x) for x in sorted(present, key=len))) if present else None
+            for present in ([x for x in seps if x in text] for seps in _SEPARATORS_UP_TO)
+        ]
         # Probing is cheap where spaces split the text into short pieces the counter has seen before; where
         # they don't (Chinese, Japanese), every probe is new text, and the counter's words do better.
         sparse = len(text) > _PIECE * (text.count(" ") + text.count("\n"))
@@ -358,12 +363,14 @@ class _Chunker:
             while lowest < cut and _clings(text[lowest]):
                 lowest += 1
             return self._skip_space(lowest)
-        best = cut
-        for sep in self.up_to[level if level <= _SENTENCE else _SPACE]:
-            i = text.find(sep, max(start, lowest - len(sep)), cut - 1)
-            if i >= 0:
-                best = min(best, i + len(sep))
-        return self._skip_space(best) if best < cut else cut
+        pattern = self.up_to[level if level <= _SENTENCE else _SPACE]
+        if pattern is None:
+            return cut
+        # the earliest separator ending at or after `lowest` and before the cut's own
+        found = pattern.search(text, max(start, lowest - 2), cut - 1)
+        while found is not None and found.end() < lowest:
+            found = pattern.search(text, found.start() + 1, cut - 1)
+        return self._skip_space(found.end()) if found is not None else cut
 
     # --- positions ------------------------------------------------------------------------------
 

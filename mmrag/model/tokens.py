@@ -6,10 +6,10 @@ sets the speed of indexing long documents (~0.15 MB/s on Chinese prose, ~0.03 MB
 spaces, where one "word" is the whole probe). :func:`fast_token_counter` gives the same count, faster:
 
 - **Cleaning.** Where a text holds only characters that ftfy leaves alone (printable ASCII without ``&``,
-  tab and line ends, CJK ideographs and punctuation, fullwidth forms other than ``＆`` and ``＜``), ftfy and
-  ``html.unescape`` change nothing but the fullwidth forms, which ftfy maps to ASCII: that mapping, the
-  whitespace clean and ``lower()`` are done directly. Any other text goes through the tokenizer's own
-  ``clean_fn``.
+  tab and line ends, CJK ideographs and punctuation, · – — • …, fullwidth forms other than ``＆`` and ``＜``,
+  curly quotes), ftfy and ``html.unescape`` change nothing but the fullwidth forms and the quotes, which ftfy
+  maps to ASCII: that mapping, the whitespace clean and ``lower()`` are done directly. Any other text goes
+  through the tokenizer's own ``clean_fn``.
 - **Splitting** into words uses the tokenizer's own pattern, on each space-separated piece of the cleaned
   text (no token spans a space); each piece's count is remembered, so a word seen before costs a lookup.
 - **Byte-pair merges** run in the ``tokenizers`` library's BPE model (Rust, a priority queue: n log n in the
@@ -32,24 +32,31 @@ from typing import Any
 
 from mmrag.files.chunking import Words
 
+_KEPT_PUNCTUATION = "\u00b7\u2013\u2014\u2022\u2026"  # · – — • …: ftfy keeps them as they are
 _INERT = re.compile(
-    "[^\t\n\r\x20-\x25\x27-\x7e\u3001-\u3029\u3030-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff05\uff07-\uff1b\uff1d-\uff5e]"
+    "[^\t\n\r\x20-\x25\x27-\x7e\u02bc\u2018-\u201f\u3001-\u3029\u3030-\u303f\u3400-\u4dbf\u4e00-\u9fff"
+    f"\uff01-\uff05\uff07-\uff1b\uff1d-\uff5e{_KEPT_PUNCTUATION}]"
 )
-"""A character outside the set ftfy and html.unescape leave alone (besides the fullwidth forms' width)."""
-_FULLWIDTH = re.compile("[\uff01-\uff5e]")
+"""A character outside the set ftfy and html.unescape leave alone, but for the fullwidth forms' width and curly
+quotes (ftfy maps both to ASCII)."""
+_MAPPED = re.compile("[\u02bc\u2018-\u201f\uff01-\uff5e]")
 _TO_ASCII = {cp: cp - 0xFF01 + 0x21 for cp in range(0xFF01, 0xFF5F)}
-"""ftfy's ``fix_character_width`` on the fullwidth ASCII forms: NFKC, U+FF01-U+FF5E to U+0021-U+007E."""
+_TO_ASCII.update(dict.fromkeys([0x02BC, *range(0x2018, 0x201C)], ord("'")))
+_TO_ASCII.update(dict.fromkeys(range(0x201C, 0x2020), ord('"')))
+"""ftfy's ``fix_character_width`` on the fullwidth ASCII forms (NFKC, U+FF01-U+FF5E to U+0021-U+007E) and its
+``uncurl_quotes`` (U+02BC and U+2018-U+201B to ``'``, U+201C-U+201F to ``"``). With nothing else to fix (no
+lead byte of a UTF-8 sequence among the characters above), ftfy's encoding fixes leave the rest alone."""
 
 _CACHE_WORDS = 200_000
 _CACHE_WORD_LENGTH = 48
 """The counts of up to this many pieces and words, each up to this long, are kept (then a cache starts afresh):
 ~60 MB at most."""
-_IDEOGRAPHS = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
 _JOIN = re.compile(rb"(?=[\x80-\xbf][\xe3-\xe9])")
 """Where a UTF-8 continuation byte is followed by the lead byte of a character from U+3000 to U+9FFF."""
-_UNSPLIT = [*range(0x09, 0x0E), *range(0x20, 0x7F), *range(0x3000, 0x3040)]
-"""Code points the direct cleaning keeps that aren't ideographs (fullwidth forms are ASCII by then)."""
-_UNSPLIT_CHARS = frozenset(map(chr, _UNSPLIT))
+_LATIN_1 = "\t\n\r\u00b7" + "".join(map(chr, range(0x20, 0x7F)))
+"""The characters of the direct cleaning below U+0100 (fullwidth forms and quotes are ASCII by then)."""
+_UNMARK = bytes(b & 0x7F for b in range(256))
+_MARKED = bytes(b >> 7 for b in range(256))
 _NONZERO = bytes([0] + [1] * 255)
 _LONG_WORD = 200
 """A stretch of :meth:`TokenCounter.words` ends before a word longer than this (the chunker cuts it inside);
@@ -107,9 +114,11 @@ class TokenCounter:
         self._pattern = tokenizer.pat
         # The same words, and the whitespace between them: what it finds covers a text, so positions add up.
         self._pieces_pattern = regex.compile(self._pattern.pattern + r"|\s+", self._pattern.flags)
-        # Ideographs (where they never join): tokens inside a run by code point (with every other character
-        # the direct cleaning keeps, at 0, for str.translate), tokens ending a run, and those that differ.
-        self._inner: dict[int, int] = dict.fromkeys(_UNSPLIT, 0)
+        # Each character's tokens as a word alone, by code point, for str.translate (an ideograph's inside a run,
+        # marked with 0x80, where ideographs never join); the characters counted; ideographs' tokens ending a run;
+        # the ideographs whose two counts differ, and by how much at most.
+        self._alone: dict[int, int] = {}
+        self._seen: set[str] = set()
         self._final: dict[str, int] = {}
         self._odd_ideographs: set[str] = set()
         self._slack = 0
@@ -123,13 +132,14 @@ class TokenCounter:
         """Forget the pieces and words counted so far (a benchmark's cold start)."""
         self._pieces.clear()
         self._words.clear()
-        self._inner = dict.fromkeys(_UNSPLIT, 0)
+        self._alone.clear()
+        self._seen.clear()
         self._final.clear()
         self._odd_ideographs.clear()
 
     def __call__(self, text: str) -> int:
         if self._simple_clean and not _INERT.search(text):
-            if _FULLWIDTH.search(text):
+            if _MAPPED.search(text):
                 text = text.translate(_TO_ASCII)
             cleaned = " ".join(text.split()).lower()
         else:
@@ -161,23 +171,29 @@ class TokenCounter:
         if odd is not None:
             stop, resume = odd.start(), odd.end()
         piece = text[start:stop]
-        if _FULLWIDTH.search(piece):
+        if _MAPPED.search(piece):
             piece = piece.translate(_TO_ASCII)
         piece = piece.lower()  # ASCII and CJK only: the same length, so positions hold
         split = self._ideographs_split()
-        if split:  # each ideograph's tokens inside a run, every other character's 0
-            if new := set(piece).difference(self._final, _UNSPLIT_CHARS):
-                for ch in new:
-                    self._ideograph(ch)
-            tokens = bytearray(piece.translate(self._inner), "latin-1")
-            single = tokens.translate(_NONZERO)  # 1 at each ideograph: each is a word
-            begins, ends = bytearray(single + b"\0"), bytearray(b"\0" + single)
-        else:
-            tokens, begins, ends = bytearray(len(piece)), bytearray(len(piece) + 1), bytearray(len(piece) + 1)
+        if not self._seen:  # those str.translate would otherwise leave as they are, and encode as they are
+            for ch in _LATIN_1:
+                self._learn(ch, split)
+        # Each character's tokens as a word of its own (an ideograph's, marked, inside a run): right as they
+        # are for words of one character and for runs of ideographs, mended below for every other word.
+        try:
+            marked = bytearray(piece.translate(self._alone), "latin-1")
+        except UnicodeEncodeError:  # characters not seen yet
+            for ch in set(piece).difference(self._seen):
+                self._learn(ch, split)
+            marked = bytearray(piece.translate(self._alone), "latin-1")
+        tokens = marked.translate(_UNMARK)
+        ideographs = marked.translate(_MARKED)
+        single = tokens.translate(_NONZERO)
+        begins, ends = bytearray(single + b"\0"), bytearray(b"\0" + single)
         closing: dict[int, int] = {}
         odd_ideographs = self._odd_ideographs
         cache, specials, table, tokenize = self._words, self._specials, self._byte_table, self._tokenize
-        finals = self._final
+        finals, alone = self._final, self._alone
         cut = len(piece)
         open_end = stop < len(text)  # the last word may go on past the stretch
         b = 0
@@ -186,24 +202,33 @@ class TokenCounter:
             b += len(word)
             if word.isspace():
                 continue
-            if split and tokens[a] and (b - a == 1 or 0 not in tokens[a:b]):  # a run of ideographs
-                if b == cut and open_end:  # its last one may not end it: keep those before
+            if b == cut and open_end:  # the last word may go on: leave it out (but a run's ideographs before)
+                if split and b - a > 1 and ideographs.find(0, a, b) < 0:
                     cut = b - 1
-                    if cut == a:
-                        break
                     tokens[cut] = 0
                     begins[cut] = ends[b] = 0
-                else:
-                    tokens[b - 1] = finals[word[-1]]
-                if not odd_ideographs.isdisjoint(word):
-                    for i in range(a, cut if b > cut else b - 1):
+                    for i in range(a, cut):
                         if (ch := word[i - a]) in odd_ideographs:
-                            closing[i + 1] = finals[ch] - self._inner[ord(ch)]
+                            closing[i + 1] = finals[ch] - (alone[ord(ch)] & 0x7F)
+                else:
+                    cut = a
+                    if b - a > _LONG_WORD:  # too long to count whole, wherever it ends: look past it
+                        resume = start + b
+                break
+            if b - a == 1:  # one character: counted already (an ideograph ending a run, if it differs)
+                if word in odd_ideographs:
+                    tokens[a] = finals[word]
                 continue
-            if b - a > _LONG_WORD or (b == cut and open_end):
-                cut = a
-                if b - a > _LONG_WORD:
-                    resume = start + b
+            if split and ideographs.find(0, a, b) < 0:  # a run of ideographs: each is a word
+                if not odd_ideographs.isdisjoint(word):
+                    for i in range(a, b - 1):
+                        if (ch := word[i - a]) in odd_ideographs:
+                            closing[i + 1] = finals[ch] - (alone[ord(ch)] & 0x7F)
+                    if word[-1] in odd_ideographs:
+                        tokens[b - 1] = finals[word[-1]]
+                continue
+            if b - a > _LONG_WORD:
+                cut, resume = a, start + b
                 break
             count = cache.get(word)
             if count is None:
@@ -211,27 +236,29 @@ class TokenCounter:
                 count = 1 if word in specials else len(tokenize(utf8.translate(table)))
                 _remember(cache, word, count)
             if count > 255:  # no chunk holds it whole (and it wouldn't fit in a byte)
-                cut, resume = a, max(resume, start + b)
+                cut, resume = a, start + b
                 break
-            if b - a > 1:
-                tokens[a:b] = bytes(b - a)
-                begins[a + 1 : b] = ends[a + 1 : b] = bytes(b - a - 1)
+            tokens[a:b] = bytes(b - a)
+            begins[a + 1 : b] = ends[a + 1 : b] = bytes(b - a - 1)
             tokens[b - 1] = count
-            begins[a] = ends[b] = 1
         if cut < len(piece):
             stop = start + cut
             del tokens[cut:], begins[cut + 1 :], ends[cut + 1 :]
             begins[cut] = 0
-            closing = {o: d for o, d in closing.items() if o <= cut}
         totals = list(accumulate(tokens, initial=0))
         return Words(start, stop, max(resume, stop), totals, begins, ends, closing, self._slack if closing else 0)
 
-    def _ideograph(self, ch: str) -> None:
-        """Count ``ch``'s tokens inside a word and as a word's last character (ideographs never join)."""
+    def _learn(self, ch: str, split: bool) -> None:
+        """Count ``ch``'s tokens as a word of its own; for an ideograph (when they never join), its tokens
+        inside a run too, marked."""
         alone = ch.encode("utf-8").decode("latin-1").translate(self._byte_table)
-        final = len(self._tokenize(alone))
+        final = len(self._tokenize(alone)) if not ch.isspace() else 0
+        self._seen.add(ch)
+        if not (split and ("\u3400" <= ch <= "\u4dbf" or "\u4e00" <= ch <= "\u9fff")):
+            self._alone[ord(ch)] = final
+            return
         inner = len(self._tokenize(alone + alone)) - final
-        self._inner[ord(ch)] = inner
+        self._alone[ord(ch)] = 0x80 | inner
         self._final[ch] = final
         if inner != final:
             self._odd_ideographs.add(ch)

@@ -254,6 +254,7 @@ COUNT_ALPHABET += [*"猫狗雨天。，！？；、「」《》", "\u3000", "\u3
 COUNT_ALPHABET += ["🐈", "👩\u200d👧", "🏳️\u200d🌈", "e\u0301", "é", "Ã©", "â€™", "ſ", "'ſ", "ΟΔΟΣ", "İ", "ﬁ", "ß"]
 COUNT_ALPHABET += ["&amp;", "&amp;amp;", "&lt;b&gt;", "&#x41;", "&nbsp;", "<b>", "<start_of_text>", "<END_OF_TEXT>"]
 COUNT_ALPHABET += ["\u00a0", "\u2028", "\ufeff", "\u200b", "“quoted”", "½", "Ⅻ", "٣", "\ud7ff", "\U00020000"]
+COUNT_ALPHABET += [*"‘’‚‛“”„‟ʼ·–—•…", "don’t", "Ã“", "â€œ", "Â·", "——", "……"]
 count_texts = st.lists(
     st.one_of(
         st.sampled_from(COUNT_ALPHABET),
@@ -330,7 +331,8 @@ def test_chunking_runs_at_megabytes_a_second(toy: ClipModel, kind: str) -> None:
 # --- the counter's words: exact counts of any stretch, so CJK text is chunked without probing ---------------
 
 ODD_IDEOGRAPHS = "人本生真写東"  # in CLIP's vocabulary each counts one token more (or fewer) ending a word than inside
-WORD_ALPHABET = [*"猫狗雨天的一是在不了", *ODD_IDEOGRAPHS, *"。，！？；、「」《》：…", "“", "”", "é", "々", "〇"]
+WORD_ALPHABET = [*"猫狗雨天的一是在不了", *ODD_IDEOGRAPHS, *"。，！？；、「」《》：…", *"“”‘’ʼ·–—•"]
+WORD_ALPHABET += ["é", "々", "〇", "Ã"]
 WORD_ALPHABET += [*"abc XYZ 019", "'s", "\n", "\t", "ＡＢ１，", "<start_of_text>", "&amp;", "と", "🐈", "\u00a0"]
 word_texts = st.lists(
     st.one_of(
@@ -376,10 +378,12 @@ def test_words_count_exactly_as_the_tokenizer(toy: ClipModel, text: str, data: s
 def test_words_stop_where_they_cannot_tell(toy: ClipModel) -> None:
     counter = toy.token_counter
     assert isinstance(counter, WordCounter)
-    text = "一只猫，“在这里”。"
+    text = "一只猫，é在这里。"
     words = counter.words(text, 0, len(text))
-    # ftfy cleans the curly quote, and "，“" would be one word: nothing is told from the comma on
+    # ftfy may change what surrounds an accented letter, and "，é" would be one word: nothing is told from the comma
     assert (words.stop, words.resume) == (3, 5)
+    text = "他说：“人本来就生而自由。”——《真》……"
+    assert counter.words(text, 0, len(text)).stop == len(text)  # curly quotes, dashes and ellipses are known
     words = counter.words("一只猫在睡觉", 0, 4)
     assert words.stop == 3  # the fourth ideograph may not end the run: it is left out
     assert words.ends[3] == 1  # but a cut after the third is still counted exactly
@@ -471,3 +475,22 @@ def test_english_prose_is_probed() -> None:
     chunks = chunk_text(PROSE * 20, token_count=Words_(), max_tokens=32)
     check(PROSE * 20, chunks, wordish, 32)
     assert Words_.asked == 0
+
+
+@pytest.mark.parametrize("text", ["thequickbrownfox" * 8000, "“" + "x" * 50_000 + "猫" * 100])
+def test_words_are_not_asked_again_and_again_inside_a_long_word(toy: ClipModel, text: str) -> None:
+    """A word longer than a chunk is cut by the probes; the counter's words are asked once per stretch past it."""
+    counter = toy.token_counter
+    asked: list[int] = []
+
+    class Counted:
+        def __call__(self, s: str) -> int:
+            return counter(s)
+
+        def words(self, text: str, start: int, stop: int) -> Words:
+            asked.append(start)
+            return counter.words(text, start, stop)  # type: ignore[attr-defined]
+
+    chunks = chunk_text(text, token_count=Counted(), max_tokens=32)
+    check(text, chunks, toy.token_count, 32)
+    assert len(asked) <= len(text) // 4096 + 3
