@@ -60,6 +60,7 @@ _MAX_PROBES = 6  # once a chunk fits, stop looking for a better cut after this m
 _SMOOTH = 0.3  # weight of the latest chunk's rate in the running guess
 _SECANT_TRIES = 3  # corrections from the measured rate before falling back to bisection
 _STRETCH = 4096  # characters of words looked up at once, from a chunk's start (a WordCounter's)
+_PATCH = 2  # a short stretch from inside a word holds this many chunks' characters, by the rate (or a long one is made)
 _PIECE = 8  # a WordCounter's words are used where spaces and line ends come fewer than one in this many characters
 
 _SEPARATORS_UP_TO = [[sep for r in _RANKS[: level + 1] for sep in r] for level in range(len(_RANKS))]
@@ -176,8 +177,8 @@ class _Chunker:
         # they don't (Chinese, Japanese), every probe is new text, and the counter's words do better.
         sparse = len(text) > _PIECE * (text.count(" ") + text.count("\n"))
         self.words_of = token_count.words if sparse and isinstance(token_count, WordCounter) else None
-        # the words known, from where the last stretch began
-        self.stretch = Words(0, 0, 0, [0], bytearray(1), bytearray(1), {}, 0)
+        # the words known, from where the last long stretch began, and from a start inside one of its words
+        self.stretch = self.patch = Words(0, 0, 0, [0], bytearray(1), bytearray(1), {}, 0)
         self.resume = 0 if self.words_of else len(text)  # where looking up words can help again
 
     def run(self) -> list[Chunk]:
@@ -188,7 +189,7 @@ class _Chunker:
         rate = _FIRST_RATE
         first = True
         while start < self.end:
-            found = self._exact_cut(start, floor) if start >= self.resume else None
+            found = self._exact_cut(start, floor, rate) if start >= self.resume else None
             if found is None:
                 found = self._find_cut(start, floor, rate)
             if found is None:
@@ -206,6 +207,8 @@ class _Chunker:
                 break
             floor = self._skip_space(cut)
             start = self._overlap_start(start, cut, level, here)
+            if start < cut and self.words_of is not None:
+                start = self._at_word(start, cut)
             if start >= cut:
                 start = floor
         return chunks
@@ -250,7 +253,7 @@ class _Chunker:
                 else:
                     target = (max(floor, fit[0] if fit else 0) + fail) // 2
 
-    def _exact_cut(self, start: int, floor: int) -> tuple[int, int, float] | None:
+    def _exact_cut(self, start: int, floor: int, rate: float) -> tuple[int, int, float] | None:
         """:meth:`_find_cut` from the words' running counts, without probing: the last cut at the strongest
         level that fits, else the end of the last word that fits. None where the words can't tell (one word
         alone overflows, a stretch the counter can't split): then the probes decide."""
@@ -258,9 +261,19 @@ class _Chunker:
         words = self.stretch
         at = start - words.origin
         if not (0 <= at < len(words.begins) and words.begins[at]):
-            words = self._stretch_from(start, limit)
-            at = 0
-            if not words.begins or not words.begins[0]:
+            if 0 <= at < len(words.begins) - 1:
+                # The start is inside a word of the stretch (a run of punctuation): a short stretch from here
+                # will do for this chunk, and the long one serves again from the next word on.
+                words = self.patch
+                at = start - words.origin
+                if not (0 <= at < len(words.begins) and words.begins[at]):
+                    patch = start + int(self.budget * rate * _PATCH) + 16  # a few chunks' worth, as the rate guesses
+                    words = self._stretch_from(start, min(limit, patch), long=False)
+                    at = 0
+            else:
+                words = self._stretch_from(start, limit)
+                at = 0
+            if not words.begins[at]:
                 return None
         origin, totals, ends, closing, budget = words.origin, words.totals, words.ends, words.closing, self.budget
         before = totals[at]
@@ -275,10 +288,10 @@ class _Chunker:
             self.resume = origin + following if following > 0 else words.resume
             return None
         if over == len(totals) and words.stop < self.end:  # words beyond the stretch might fit too
-            if origin == start:  # the stretch began here and still ends too soon
+            if origin == start and words is self.stretch:  # a long stretch began here and still ends too soon
                 self.resume = max(words.resume, start + 1)
                 return None
-            return self._exact_cut(start, floor) if self._stretch_from(start, limit).begins else None
+            return self._exact_cut(start, floor, rate) if self._stretch_from(start, limit).begins[0] else None
         if origin + last >= self.end:  # the rest of the text fits
             return self.end, _END, self._rate(start, self.end, totals[last] - before)
         following = words.begins.find(1, last)  # every cut that fits lies before the word after the last that fits
@@ -303,19 +316,43 @@ class _Chunker:
         end = cut
         if text[end - 1].isspace():
             end = len(text[start:end].rstrip()) + start
-        if ends[end - origin]:
-            tokens = totals[end - origin] - before + closing.get(end - origin, 0)
-        else:  # the cut is inside a word (a run of punctuation): count it
+        at_end = end - origin
+        if not ends[at_end]:
+            # The separator ends inside a run of punctuation ("。”", "，“"): cut after the run where it fits,
+            # so that the closing quote stays with its sentence and the next chunk starts at a word.
+            run_end = ends.find(1, at_end)
+            if 0 < run_end <= last:
+                cut = end = origin + run_end
+                at_end = run_end
+        if ends[at_end]:
+            tokens = totals[at_end] - before + closing.get(at_end, 0)
+        else:  # still inside a word: count it
             tokens = self.token_count(text[start:end]) - 2
         if tokens > budget:
             return None
         return cut, level, self._rate(start, cut, tokens)
 
-    def _stretch_from(self, start: int, limit: int) -> Words:
-        """The words from ``start`` on, far enough for a few chunks (and for one, up to ``limit``)."""
+    def _at_word(self, start: int, cut: int) -> int:
+        """``start``, or where the word it lies inside ends (an overlap that would start after the comma of
+        "，“" starts after the quote; ``cut`` or beyond, no overlap, if that is the cut)."""
+        words = self.stretch
+        at = start - words.origin
+        if 0 <= at < len(words.begins) - 1 and not words.begins[at]:
+            end = words.ends.find(1, at)
+            if end > 0:
+                return self._skip_space(words.origin + end)
+        return start
+
+    def _stretch_from(self, start: int, limit: int, *, long: bool = True) -> Words:
+        """The words from ``start`` on: far enough for a few chunks (and for one, up to ``limit``), or, not
+        ``long``, up to ``limit`` only, kept apart from the long stretch."""
         assert self.words_of is not None
-        stop = min(len(self.text), max(limit, start + _STRETCH))
-        self.stretch = words = self.words_of(self.text, start, stop)
+        stop = min(len(self.text), max(limit, start + _STRETCH) if long else limit)
+        words = self.words_of(self.text, start, stop)
+        if long:
+            self.stretch = words
+        else:
+            self.patch = words
         if not words.begins or not words.begins[0]:
             self.resume = max(words.resume, start + 1)
         return words
