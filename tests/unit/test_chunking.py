@@ -434,7 +434,11 @@ def test_invariants_hold_when_chunked_from_words(toy: ClipModel, text: str, max_
     check(text, chunks, toy.token_count, max_tokens)
 
 
-def test_chinese_is_chunked_from_words_without_probing(toy: ClipModel) -> None:
+QUOTED = "他说：“人本来就生而自由，但无往不在枷锁之中。”她问：“真的吗？”……好吧——我们走，“明天见”。\n"
+
+
+@pytest.mark.parametrize("prose", [CHINESE, QUOTED])
+def test_chinese_is_chunked_from_words_without_probing(toy: ClipModel, prose: str) -> None:
     """The counter's words decide every cut of Chinese prose: no probe, and chunks as full as probing made them."""
     counter = toy.token_counter
     calls: list[str] = []
@@ -447,7 +451,7 @@ def test_chinese_is_chunked_from_words_without_probing(toy: ClipModel) -> None:
         def words(self, text: str, start: int, stop: int) -> Words:
             return counter.words(text, start, stop)  # type: ignore[attr-defined]
 
-    text = CHINESE * 300
+    text = prose * 300
     for max_tokens in (32, 77):
         calls.clear()
         chunks = chunk_text(text, token_count=Counted(), max_tokens=max_tokens)
@@ -456,7 +460,8 @@ def test_chinese_is_chunked_from_words_without_probing(toy: ClipModel) -> None:
         probed = chunk_text(text, token_count=toy.token_count, max_tokens=max_tokens)
         assert len(chunks) <= len(probed)  # never smaller chunks than the probes found
         # every cut is still at the strongest separator that fits: most chunks end a clause or sentence
-        assert sum(c.text[-1] in "。，！？；" for c in chunks) >= 0.6 * len(chunks)
+        assert sum(c.text.rstrip("“”…—")[-1] in "。，！？；" for c in chunks) >= 0.6 * len(chunks)
+        assert not any(c.text.startswith("”") for c in chunks)  # a closing quote stays with its sentence
 
 
 def test_english_prose_is_probed() -> None:
