@@ -13,6 +13,8 @@ a shared machine don't inflate it). For each corpus and budget it prints:
 
 - mmrag's ``chunk_text`` on the whole corpus: MB/s (UTF-8 bytes, median of ``--rounds``), token_count calls
   per chunk, chunks and their mean fill of the context;
+- chunk_text handed the same counter as a plain function, so that every cut is probed (as before the counter
+  gave its words), and the ratio;
 - ``token_count`` called once on each of those chunks: the ceiling of a chunker that checks every chunk
   with the real tokenizer (probing does; cutting from the counter's words needn't, and beats it), and
   chunk_text's time against it; and the old ceiling, open_clip's own ``SimpleTokenizer.encode`` once a
@@ -207,7 +209,12 @@ def main() -> None:
             chunks[:] = [c.text for c in chunk_text(text, token_count=token_count, max_tokens=max_tokens)]
             return chunks
 
-        (took, _, n_calls), (ceiling, _, _) = timed(ours, lambda: [str(clip.token_count(c)) for c in chunks])
+        def probed() -> list[str]:  # the same counter, without its words: every cut probed
+            return [c.text for c in chunk_text(text, token_count=lambda s: counter(s), max_tokens=max_tokens)]
+
+        (took, _, n_calls), (ceiling, _, _), (probing, _, _) = timed(
+            ours, lambda: [str(clip.token_count(c)) for c in chunks], probed
+        )
         sample_chunks = chunks[: max(1, len(chunks) * len(sample) // len(text))]  # the old encode is too slow
         ((old_ceiling, _, _),) = timed(lambda: [str(len(tokenizer.encode(c)) + 2) for c in sample_chunks])
         old_ceiling *= len(chunks) / len(sample_chunks)
@@ -223,6 +230,8 @@ def main() -> None:
             f"{name}, max_tokens {max_tokens}: {size / 1e6:.2f} MB, {len(chunks)} chunks, fill {fill:.0%}, "
             f"{n_calls / len(chunks):.2f} token_count calls a chunk\n"
             f"  chunk_text                          {size / took / 1e6:7.3f} MB/s\n"
+            f"  chunk_text probing every cut        {size / probing / 1e6:7.3f} MB/s (the counter without its words): "
+            f"{probing / took:.2f}x\n"
             f"  token_count once a chunk            {size / ceiling / 1e6:7.3f} MB/s (checking every chunk: probing's "
             f"ceiling); chunk_text takes {took / ceiling:.0%} of its time\n"
             f"  SimpleTokenizer.encode once a chunk  {size / old_ceiling / 1e6:7.3f} MB/s (the old ceiling)\n"
