@@ -58,6 +58,7 @@ _LATIN_1 = "\t\n\r\u00b7" + "".join(map(chr, range(0x20, 0x7F)))
 _UNMARK = bytes(b & 0x7F for b in range(256))
 _MARKED = bytes(b >> 7 for b in range(256))
 _NONZERO = bytes([0] + [1] * 255)
+_IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
 _LONG_WORD = 200
 """A stretch of :meth:`TokenCounter.words` ends before a word longer than this (the chunker cuts it inside);
 its tokens fit in a byte."""
@@ -174,6 +175,9 @@ class TokenCounter:
         if _MAPPED.search(piece):
             piece = piece.translate(_TO_ASCII)
         piece = piece.lower()  # ASCII and CJK only: the same length, so positions hold
+        found: list[str] = self._pieces_pattern.findall(piece)  # words and runs of whitespace, back to back
+        if found and len(found[0]) > _LONG_WORD and not found[0].isspace() and not _IDEOGRAPH.match(found[0]):
+            return Words(start, start, start + len(found[0]), [0], bytearray(1), bytearray(1), {}, 0)  # look past it
         split = self._ideographs_split()
         if not self._seen:  # those str.translate would otherwise leave as they are, and encode as they are
             for ch in _LATIN_1:
@@ -197,7 +201,7 @@ class TokenCounter:
         cut = len(piece)
         open_end = stop < len(text)  # the last word may go on past the stretch
         b = 0
-        for word in self._pieces_pattern.findall(piece):  # words and runs of whitespace, back to back
+        for word in found:
             a = b
             b += len(word)
             if word.isspace():
