@@ -319,7 +319,8 @@ class ClipModel:
     @property
     def token_counter(self) -> Callable[[str], int]:
         """:meth:`token_count` as a plain function for many calls (the chunker's): the fast exact counter itself
-        where the tokenizer has one (loads the model)."""
+        where the tokenizer has one, which is also a :class:`~mmrag.files.chunking.WordCounter` (it splits text
+        into words with running counts, so chunking text with few spaces needs no probe) (loads the model)."""
         fast = fast_token_counter(self._ensure().tokenizer)
         return fast if fast is not None else self.token_count
 

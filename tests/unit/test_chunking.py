@@ -499,3 +499,27 @@ def test_words_are_not_asked_again_and_again_inside_a_long_word(toy: ClipModel, 
     chunks = chunk_text(text, token_count=Counted(), max_tokens=32)
     check(text, chunks, toy.token_count, 32)
     assert len(asked) <= len(text) // 4096 + 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [CHINESE * 2000, QUOTED * 1500, "一只猫在沙发上睡觉窗外下着雨" * 6000, "他说“" * 20_000, "x" * 150_000 + "猫。" * 50],
+    ids=["chinese", "quoted", "no punctuation", "a quote after every word", "one long word, then chinese"],
+)
+def test_words_are_looked_up_about_once_a_character(toy: ClipModel, text: str) -> None:
+    """No stretch of the text is split into words again and again, whatever its shape: the work stays linear."""
+    counter = toy.token_counter
+    spans: list[int] = []
+
+    class Counted:
+        def __call__(self, s: str) -> int:
+            return counter(s)
+
+        def words(self, text: str, start: int, stop: int) -> Words:
+            found = counter.words(text, start, stop)  # type: ignore[attr-defined]
+            spans.append(found.stop - start)
+            return found
+
+    chunks = chunk_text(text, token_count=Counted(), max_tokens=32)
+    check(text, chunks, toy.token_count, 32)
+    assert sum(spans) <= 2 * len(text) + 10_000
