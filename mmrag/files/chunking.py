@@ -299,20 +299,13 @@ class _Chunker:
         if hi > limit:
             return None
         text = self.text
-        for rank_level, rank in self.ranks:  # as _best_cut: the last separator of the strongest level
-            cut = -1
-            for sep in rank:
-                i = text.rfind(sep, start, hi)
-                if i >= 0 and i + len(sep) > cut:
-                    cut = i + len(sep)
-            if cut > floor:
-                level = rank_level
-                break
-        else:  # no separator: the end of the last word that fits
+        found = self._separator_cut(start, floor, hi)
+        if found is None:  # no separator: the end of the last word that fits
             cut = origin + last
             if cut <= floor:
                 return None
             return cut, _ANYWHERE, self._rate(start, cut, totals[last] - before + closing.get(last, 0))
+        cut, level = found
         end = cut
         if text[end - 1].isspace():
             end = len(text[start:end].rstrip()) + start
@@ -368,6 +361,18 @@ class _Chunker:
         strongest separator, else ``hi`` itself (not inside a cluster of combining marks or emoji)."""
         if hi >= self.end:
             return self.end, _END
+        found = self._separator_cut(start, floor, hi)
+        if found is not None:
+            return found
+        text = self.text
+        cut = hi
+        while cut - 1 > floor and hi - cut < 8 and (_clings(text[cut]) or text[cut - 1] == "\u200d"):
+            cut -= 1
+        return cut, _ANYWHERE
+
+    def _separator_cut(self, start: int, floor: int, hi: int) -> tuple[int, int] | None:
+        """(cut, level) after the last occurrence in ``text[start:hi]`` of the strongest separator that ends
+        beyond ``floor``; None if there is none."""
         text = self.text
         for level, rank in self.ranks:
             cut = -1
@@ -377,10 +382,7 @@ class _Chunker:
                     cut = i + len(sep)
             if cut > floor:
                 return cut, level
-        cut = hi
-        while cut - 1 > floor and hi - cut < 8 and (_clings(text[cut]) or text[cut - 1] == "\u200d"):
-            cut -= 1
-        return cut, _ANYWHERE
+        return None
 
     def _overlap_start(self, start: int, cut: int, level: int, rate: float) -> int:
         """Where the next chunk starts so that it repeats about ``overlap`` tokens before ``cut``.
