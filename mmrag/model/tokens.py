@@ -139,6 +139,15 @@ class TokenCounter:
         self._odd_ideographs.clear()
 
     def __call__(self, text: str) -> int:
+        if self._simple_clean and text.isascii() and text.isalpha():
+            # One word of ASCII letters (a probe inside text with no separator): the pattern finds it whole,
+            # and the byte encoder maps each letter to itself.
+            word = text.lower()
+            tokens = self._words.get(word)
+            if tokens is None:
+                tokens = len(self._tokenize(word))
+                _remember(self._words, word, tokens)
+            return tokens + 2
         if self._simple_clean and not _INERT.search(text):
             if _MAPPED.search(text):
                 text = text.translate(_TO_ASCII)
