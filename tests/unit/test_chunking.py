@@ -503,7 +503,13 @@ def test_words_are_not_asked_again_and_again_inside_a_long_word(toy: ClipModel, 
 
 @pytest.mark.parametrize(
     "text",
-    [CHINESE * 2000, QUOTED * 1500, "一只猫在沙发上睡觉窗外下着雨" * 6000, "他说“" * 20_000, "x" * 150_000 + "猫。" * 50],
+    [
+        CHINESE * 2000,
+        QUOTED * 1500,
+        "一只猫在沙发上睡觉窗外下着雨" * 6000,
+        "他说“" * 20_000,
+        "x" * 150_000 + "猫。" * 50,
+    ],
     ids=["chinese", "quoted", "no punctuation", "a quote after every word", "one long word, then chinese"],
 )
 def test_words_are_looked_up_about_once_a_character(toy: ClipModel, text: str) -> None:
