@@ -434,29 +434,39 @@ def test_invariants_hold_when_chunked_from_words(toy: ClipModel, text: str, max_
     check(text, chunks, toy.token_count, max_tokens)
 
 
+class Recorded:
+    """A WordCounter around CLIP's counter that records its calls, and the stretches of words asked for."""
+
+    def __init__(self, counter: TokenCount) -> None:
+        assert isinstance(counter, WordCounter)
+        self.counter = counter
+        self.calls: list[str] = []
+        self.asked: list[int] = []  # each stretch's start
+        self.spans: list[int] = []  # the characters each stretch covers
+
+    def __call__(self, s: str) -> int:
+        self.calls.append(s)
+        return self.counter(s)
+
+    def words(self, text: str, start: int, stop: int) -> Words:
+        found = self.counter.words(text, start, stop)
+        self.asked.append(start)
+        self.spans.append(found.stop - start)
+        return found
+
+
 QUOTED = "他说：“人本来就生而自由，但无往不在枷锁之中。”她问：“真的吗？”……好吧——我们走，“明天见”。\n"
 
 
 @pytest.mark.parametrize("prose", [CHINESE, QUOTED])
 def test_chinese_is_chunked_from_words_without_probing(toy: ClipModel, prose: str) -> None:
     """The counter's words decide every cut of Chinese prose: no probe, and chunks as full as probing made them."""
-    counter = toy.token_counter
-    calls: list[str] = []
-
-    class Counted:
-        def __call__(self, s: str) -> int:
-            calls.append(s)
-            return counter(s)
-
-        def words(self, text: str, start: int, stop: int) -> Words:
-            return counter.words(text, start, stop)  # type: ignore[attr-defined]
-
     text = prose * 300
     for max_tokens in (32, 77):
-        calls.clear()
-        chunks = chunk_text(text, token_count=Counted(), max_tokens=max_tokens)
+        recorded = Recorded(toy.token_counter)
+        chunks = chunk_text(text, token_count=recorded, max_tokens=max_tokens)
         check(text, chunks, toy.token_count, max_tokens)
-        assert calls == []
+        assert recorded.calls == []
         probed = chunk_text(text, token_count=toy.token_count, max_tokens=max_tokens)
         assert len(chunks) <= len(probed)  # never smaller chunks than the probes found
         # every cut is still at the strongest separator that fits: most chunks end a clause or sentence
@@ -485,20 +495,10 @@ def test_english_prose_is_probed() -> None:
 @pytest.mark.parametrize("text", ["thequickbrownfox" * 8000, "“" + "x" * 50_000 + "猫" * 100])
 def test_words_are_not_asked_again_and_again_inside_a_long_word(toy: ClipModel, text: str) -> None:
     """A word longer than a chunk is cut by the probes; the counter's words are asked once per stretch past it."""
-    counter = toy.token_counter
-    asked: list[int] = []
-
-    class Counted:
-        def __call__(self, s: str) -> int:
-            return counter(s)
-
-        def words(self, text: str, start: int, stop: int) -> Words:
-            asked.append(start)
-            return counter.words(text, start, stop)  # type: ignore[attr-defined]
-
-    chunks = chunk_text(text, token_count=Counted(), max_tokens=32)
+    recorded = Recorded(toy.token_counter)
+    chunks = chunk_text(text, token_count=recorded, max_tokens=32)
     check(text, chunks, toy.token_count, 32)
-    assert len(asked) <= len(text) // 4096 + 3
+    assert len(recorded.asked) <= len(text) // 4096 + 3
 
 
 @pytest.mark.parametrize(
@@ -514,18 +514,7 @@ def test_words_are_not_asked_again_and_again_inside_a_long_word(toy: ClipModel, 
 )
 def test_words_are_looked_up_about_once_a_character(toy: ClipModel, text: str) -> None:
     """No stretch of the text is split into words again and again, whatever its shape: the work stays linear."""
-    counter = toy.token_counter
-    spans: list[int] = []
-
-    class Counted:
-        def __call__(self, s: str) -> int:
-            return counter(s)
-
-        def words(self, text: str, start: int, stop: int) -> Words:
-            found = counter.words(text, start, stop)  # type: ignore[attr-defined]
-            spans.append(found.stop - start)
-            return found
-
-    chunks = chunk_text(text, token_count=Counted(), max_tokens=32)
+    recorded = Recorded(toy.token_counter)
+    chunks = chunk_text(text, token_count=recorded, max_tokens=32)
     check(text, chunks, toy.token_count, 32)
-    assert sum(spans) <= 2 * len(text) + 10_000
+    assert sum(recorded.spans) <= 2 * len(text) + 10_000
