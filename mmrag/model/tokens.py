@@ -124,10 +124,7 @@ class TokenCounter:
         self._odd_ideographs: set[str] = set()
         self._slack = 0
         self._split: bool | None = None
-        decoder = tokenizer.byte_decoder
-        self._vocabulary = [
-            bytes(decoder[c] for c in t.removesuffix("</w>")) for t in tokenizer.encoder if not t.isascii()
-        ]
+        self._vocabulary: tuple[dict[str, int], dict[str, int]] = (tokenizer.encoder, tokenizer.byte_decoder)
 
     def clear_cache(self) -> None:
         """Forget the pieces and words counted so far (a benchmark's cold start)."""
@@ -283,7 +280,9 @@ class TokenCounter:
         (:func:`_joins_ideographs`; CLIP's vocabulary joins an ideograph only to kana and symbols.)
         """
         if self._split is None:
-            self._split = not any(_joins_ideographs(token) for token in self._vocabulary)
+            encoder, decoder = self._vocabulary  # read only here, by the chunker: not on a query's path
+            tokens = (bytes(decoder[c] for c in t.removesuffix("</w>")) for t in encoder if not t.isascii())
+            self._split = not any(_joins_ideographs(token) for token in tokens)
         return self._split
 
     def _piece(self, piece: str) -> int:
